@@ -1,0 +1,393 @@
+"""The configuration file: TOML, every key optional (DESIGN.md, "Public surface").
+
+The file comes from ``--config PATH`` or ``HARVEST_CONFIG``; ``HARVEST_DB`` overrides the
+database path. The schema below is the single list of valid keys: validation, the
+"valid keys" in error messages and the defaults all come from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from storage import redact_url
+
+from ._errors import ConfigError
+
+__all__ = [
+    "BrowserConfig",
+    "Config",
+    "HarvesterConfig",
+    "NetworkConfig",
+    "ProviderConfig",
+    "default_database",
+    "load_config",
+    "parse_duration",
+]
+
+_APP_NAME = "session-harvest"
+_PROXY_SCHEMES = ("http", "https", "socks4", "socks5", "socks5h")
+
+
+@dataclass(frozen=True)
+class BrowserConfig:
+    """``[browser]``: which Chromium to run and how."""
+
+    executable: Path | None = None  # None: look on PATH
+    headless: bool = True
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """``[network]``: the proxy and extra trusted CAs, for browser and client alike."""
+
+    proxy: str | None = field(default=None, repr=False)
+    ca_bundle: Path | None = None
+
+    def __repr__(self) -> str:
+        proxy = redact_url(self.proxy) if self.proxy else None
+        return f"NetworkConfig(proxy={proxy!r}, ca_bundle={self.ca_bundle!r})"
+
+
+@dataclass(frozen=True)
+class HarvesterConfig:
+    """``[harvester]``: how the daemon schedules harvests."""
+
+    concurrency: int = 2
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """``[providers.NAME]``: per-provider switches and overrides."""
+
+    enabled: bool = True
+    proxy: str | None = field(default=None, repr=False)
+    profiles: tuple[str, ...] = ("default",)
+    refresh_before_expiry: float = 300.0  # seconds
+
+    def __repr__(self) -> str:
+        proxy = redact_url(self.proxy) if self.proxy else None
+        return (
+            f"ProviderConfig(enabled={self.enabled!r}, proxy={proxy!r}, "
+            f"profiles={self.profiles!r}, refresh_before_expiry={self.refresh_before_expiry!r})"
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, with defaults filled in."""
+
+    database: Path
+    browser: BrowserConfig = BrowserConfig()
+    network: NetworkConfig = NetworkConfig()
+    harvester: HarvesterConfig = HarvesterConfig()
+    providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    source: Path | None = None  # the file it was read from, if any
+
+    def provider(self, name: str) -> ProviderConfig:
+        """The settings of provider ``name`` (defaults when it has no table)."""
+        return self.providers.get(name, ProviderConfig())
+
+    def proxy_for(self, name: str) -> str | None:
+        """The proxy for provider ``name``: its own, else the global one."""
+        return self.provider(name).proxy or self.network.proxy
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    known_providers: Collection[str] | None = None,
+) -> Config:
+    """Read and validate the configuration.
+
+    ``path`` wins over ``HARVEST_CONFIG``; with neither, every key takes its default.
+    ``known_providers``, when given, is the list ``[providers.NAME]`` must come from.
+    Raises ``ConfigError`` naming the file, the key path and what was expected.
+    """
+    env = os.environ if environ is None else environ
+    source = Path(path) if path is not None else None
+    if source is None and env.get("HARVEST_CONFIG"):
+        source = Path(env["HARVEST_CONFIG"])
+    data: dict[str, Any] = {}
+    text = ""
+    if source is not None:
+        source = source.expanduser()
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"cannot read the config file: {reason}", path=str(source)) from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise _decode_error(exc, source) from exc
+    reader = _Reader(source, text, known_providers)
+    config = reader.config(data)
+    if env.get("HARVEST_DB"):
+        config = dataclasses.replace(config, database=Path(env["HARVEST_DB"]).expanduser())
+    return config
+
+
+def default_database() -> Path:
+    """The database path when neither the config nor ``HARVEST_DB`` sets one."""
+    return Path(platformdirs.user_data_dir(_APP_NAME)) / "credentials.db"
+
+
+def parse_duration(value: str | float) -> float:
+    """Seconds in ``value``: a number of seconds, or text like ``"90s"``, ``"5m"``, ``"1h30m"``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    text = str(value).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '5m', '1h30m')")
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def _decode_error(exc: tomllib.TOMLDecodeError, source: Path) -> ConfigError:
+    # Python 3.11's TOMLDecodeError has no lineno attribute; the message ends with it.
+    message = str(exc)
+    match = re.search(r"\(at line (\d+), column (\d+)\)$", message)
+    if match is None:
+        return ConfigError(f"not valid TOML: {message}", path=str(source))
+    reason = message[: match.start()].strip()
+    return ConfigError(
+        f"not valid TOML: {reason} (column {match.group(2)})",
+        path=str(source),
+        line=int(match.group(1)),
+    )
+
+
+# -- validation ----------------------------------------------------------------------
+
+_Convert = Callable[[Any], Any]
+
+
+class _Invalid(Exception):
+    """A value of the wrong type or shape; the message says what was expected."""
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("a string")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("a boolean (true or false)")
+    return value
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _Invalid("an integer of at least 1")
+    return value
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Invalid("a list of strings")
+    return tuple(value)
+
+
+def _profiles(value: Any) -> tuple[str, ...]:
+    profiles = _strings(value)
+    if not profiles or not all(p.strip() for p in profiles):
+        raise _Invalid("a non-empty list of non-empty profile names")
+    return profiles
+
+
+def _duration(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _Invalid('a duration such as "5m" or a number of seconds')
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise _Invalid(f'a duration such as "5m" or a number of seconds ({exc})') from None
+
+
+def _proxy(value: Any) -> str:
+    url = _string(value)
+    # Never echo the value: a proxy URL may carry a password.
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in _PROXY_SCHEMES and bool(parts.hostname)
+        _ = parts.port  # raises on a non-numeric port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise _Invalid(
+            f"a proxy URL like http://host:port (scheme one of {', '.join(_PROXY_SCHEMES)})"
+        )
+    return url
+
+
+def _type_name(value: Any) -> str:
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+class _Reader:
+    """Walks the parsed TOML against the schema, collecting converted values."""
+
+    def __init__(self, source: Path | None, text: str, known: Collection[str] | None) -> None:
+        self.source = source
+        self.lines = text.splitlines()
+        self.known = known
+        self.base = source.parent if source is not None else Path.cwd()
+
+    def config(self, data: dict[str, Any]) -> Config:
+        top = self.table(
+            data,
+            "",
+            {
+                "database": _string,
+                "browser": dict,
+                "network": dict,
+                "harvester": dict,
+                "providers": dict,
+            },
+        )
+        browser = self.table(
+            data.get("browser", {}),
+            "browser",
+            {
+                "executable": _string,
+                "headless": _boolean,
+                "args": _strings,
+            },
+        )
+        network = self.table(
+            data.get("network", {}),
+            "network",
+            {
+                "proxy": _proxy,
+                "ca_bundle": _string,
+            },
+        )
+        harvester = self.table(
+            data.get("harvester", {}),
+            "harvester",
+            {
+                "concurrency": _positive_int,
+            },
+        )
+        providers = {}
+        for name, table in data.get("providers", {}).items():
+            key = f"providers.{name}"
+            if self.known is not None and name not in self.known:
+                raise self.error(
+                    f"unknown provider {name!r} in [{key}]; known providers: "
+                    f"{', '.join(sorted(self.known))}",
+                    key,
+                )
+            values = self.table(
+                table,
+                key,
+                {
+                    "enabled": _boolean,
+                    "proxy": _proxy,
+                    "profiles": _profiles,
+                    "refresh_before_expiry": _duration,
+                },
+            )
+            providers[name] = ProviderConfig(**values)
+        return Config(
+            database=self.path(top["database"]) if "database" in top else default_database(),
+            browser=BrowserConfig(
+                executable=self.path(browser["executable"]) if "executable" in browser else None,
+                headless=browser.get("headless", True),
+                args=browser.get("args", ()),
+            ),
+            network=NetworkConfig(
+                proxy=network.get("proxy"),
+                ca_bundle=self.path(network["ca_bundle"]) if "ca_bundle" in network else None,
+            ),
+            harvester=HarvesterConfig(**harvester),
+            providers=providers,
+            source=self.source,
+        )
+
+    def table(
+        self, data: Any, prefix: str, schema: Mapping[str, _Convert | type]
+    ) -> dict[str, Any]:
+        """Check one table's keys and convert its values."""
+        if not isinstance(data, dict):
+            raise self.error(f"{prefix} must be a table, got {_type_name(data)}", prefix)
+        values = {}
+        for key, value in data.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if key not in schema:
+                where = f"[{prefix}]" if prefix else "at the top level"
+                raise self.error(
+                    f"unknown key {path!r}; valid keys {where}: {', '.join(sorted(schema))}", path
+                )
+            convert = schema[key]
+            if convert is dict:
+                if not isinstance(value, dict):
+                    raise self.error(f"{path} must be a table, got {_type_name(value)}", path)
+                continue
+            try:
+                values[key] = convert(value)
+            except _Invalid as exc:
+                raise self.error(f"{path} must be {exc}, got {_type_name(value)}", path) from None
+        return values
+
+    def path(self, value: str) -> Path:
+        """A path from the file, relative to the file's own directory."""
+        return (self.base / Path(value).expanduser()).absolute()
+
+    def error(self, message: str, key_path: str) -> ConfigError:
+        return ConfigError(
+            message,
+            path=str(self.source) if self.source is not None else None,
+            line=self.line_of(key_path),
+        )
+
+    def line_of(self, key_path: str) -> int | None:
+        """Best effort: the line that sets ``key_path`` (for messages only)."""
+        names = key_path.split(".")
+        whole = _header(names)
+        for number, line in enumerate(self.lines, 1):
+            if whole.match(line):
+                return number
+        *tables, leaf = names
+        header = _header(tables) if tables else None
+        key = re.compile(r"^\s*[\"']?" + re.escape(leaf) + r"[\"']?\s*=")
+        dotted = re.compile(r"^\s*" + r"\s*\.\s*".join(map(re.escape, names)) + r"\s*=")
+        in_table = header is None
+        for number, line in enumerate(self.lines, 1):
+            if line.lstrip().startswith("["):
+                in_table = header is not None and bool(header.match(line))
+            elif (in_table and key.match(line)) or dotted.match(line):
+                return number
+        return None
+
+
+def _header(names: list[str]) -> re.Pattern[str]:
+    """A regex for the table header ``[a.b]`` of ``names``."""
+    return re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, names)) + r"\s*\]\s*(#.*)?$")

@@ -1,0 +1,90 @@
+"""What ``harvest status`` shows: one row per credential, never a secret."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from storage import Credential
+
+__all__ = ["status_json", "status_rows", "status_table"]
+
+_COLUMNS = ("PROVIDER", "PROFILE", "STATUS", "HARVESTED", "EXPIRES", "BROWSER", "LAST ERROR")
+
+
+def status_rows(credentials: Sequence[Credential], now: float) -> list[dict[str, Any]]:
+    """The public fields of each credential: the only ones status may print."""
+    return [
+        {
+            "provider": c.provider,
+            "profile": c.profile,
+            "status": "expired" if c.status == "fresh" and c.is_expired(now) else str(c.status),
+            "generation": c.generation,
+            "harvested_at": _iso(c.harvested_at),
+            "expires_at": _iso(c.expires_at),
+            "browser": f"{c.browser_name} {c.browser_version}".strip() or None,
+            "impersonate": c.impersonate,
+            "cookies": len(c.cookies),
+            "last_error": c.last_error,
+        }
+        for c in credentials
+    ]
+
+
+def status_json(credentials: Sequence[Credential], now: float | None = None) -> str:
+    """``harvest status --json``: a JSON list, one object per credential."""
+    return json.dumps(status_rows(credentials, time.time() if now is None else now), indent=2)
+
+
+def status_table(credentials: Sequence[Credential], now: float | None = None) -> str:
+    """``harvest status``: an aligned text table."""
+    now = time.time() if now is None else now
+    rows = [
+        (
+            row["provider"],
+            row["profile"],
+            row["status"],
+            _relative(c.harvested_at, now),
+            _relative(c.expires_at, now),
+            row["browser"] or "-",
+            _shorten(row["last_error"] or "-", 60),
+        )
+        for row, c in zip(status_rows(credentials, now), credentials, strict=True)
+    ]
+    widths = [
+        max(len(str(cell)) for cell in column) for column in zip(_COLUMNS, *rows, strict=False)
+    ]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (_COLUMNS, *rows)
+    ]
+    return "\n".join(lines)
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _relative(timestamp: float | None, now: float) -> str:
+    """``"5m ago"`` or ``"in 2h"``; ``"-"`` when unknown."""
+    if timestamp is None:
+        return "-"
+    delta = timestamp - now
+    amount = abs(delta)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if amount >= size:
+            text = f"{int(amount // size)}{unit}"
+            break
+    else:
+        text = f"{int(amount)}s"
+    return f"in {text}" if delta > 0 else f"{text} ago"
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

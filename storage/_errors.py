@@ -1,0 +1,63 @@
+"""Errors raised by the credential store.
+
+    StorageError
+    ├── NotADatabase      the file exists but is not an SQLite database
+    ├── SchemaTooNew      the database was written by a newer session-harvest
+    ├── StoreBusy         another process held the write lock past the busy timeout
+    └── StoreClosed       the store was used after ``aclose()``
+
+Messages name the file and say what to do next; they never hold a secret.
+"""
+
+from __future__ import annotations
+
+__all__ = ["NotADatabase", "SchemaTooNew", "StorageError", "StoreBusy", "StoreClosed"]
+
+
+class StorageError(Exception):
+    """Root of the store's errors."""
+
+
+class NotADatabase(StorageError):
+    """The path holds something other than an SQLite database."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"{path} is not a session-harvest database (SQLite said: file is not a "
+            "database); it was left unchanged. Move it aside or point HARVEST_DB or "
+            "`database` in the config at another file."
+        )
+        self.path = path
+
+
+class SchemaTooNew(StorageError):
+    """The database schema is newer than this code understands."""
+
+    def __init__(self, path: str, found: int, known: int) -> None:
+        super().__init__(
+            f"{path} has schema version {found}, but this session-harvest knows only up "
+            f"to {known}; it was left unchanged. Upgrade session-harvest, or use another "
+            "database file."
+        )
+        self.path = path
+        self.found = found
+        self.known = known
+
+
+class StoreBusy(StorageError):
+    """A write waited longer than the busy timeout for another process's lock."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the credential database stayed locked by another process past the busy "
+            "timeout; retry, or look for a stuck session-harvest process"
+        )
+
+
+class StoreClosed(StorageError, RuntimeError):
+    """An operation was attempted on a closed store."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the credential store is closed; open a new one with CredentialStore.open()"
+        )

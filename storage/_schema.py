@@ -1,0 +1,64 @@
+"""The database schema and its migrations, versioned by ``PRAGMA user_version``.
+
+Each migration is a list of statements that takes the schema from version ``i`` to
+``i + 1``; the store applies the missing ones in one transaction. Append, never edit.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 0 -> 1: credentials, harvest history, leases, refresh requests.
+    (
+        """
+        CREATE TABLE credentials (
+            provider     TEXT NOT NULL,
+            profile      TEXT NOT NULL,
+            generation   INTEGER NOT NULL,
+            status       TEXT NOT NULL CHECK (status IN ('fresh', 'stale', 'invalid')),
+            last_error   TEXT,
+            harvested_at REAL NOT NULL,
+            expires_at   REAL,
+            updated_at   REAL NOT NULL,
+            body         TEXT NOT NULL,  -- JSON: agent, headers, cookies, tokens, proxy
+            PRIMARY KEY (provider, profile)
+        )
+        """,
+        """
+        CREATE TABLE attempts (
+            id       INTEGER PRIMARY KEY,
+            provider TEXT NOT NULL,
+            profile  TEXT NOT NULL,
+            started  REAL NOT NULL,
+            duration REAL NOT NULL,
+            ok       INTEGER NOT NULL CHECK (ok IN (0, 1)),
+            error    TEXT
+        )
+        """,
+        "CREATE INDEX attempts_by_key ON attempts (provider, profile, id)",
+        """
+        CREATE TABLE leases (
+            provider   TEXT NOT NULL,
+            profile    TEXT NOT NULL,
+            holder     TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (provider, profile)
+        )
+        """,
+        """
+        CREATE TABLE refresh_requests (
+            id           INTEGER PRIMARY KEY,
+            provider     TEXT NOT NULL,
+            profile      TEXT NOT NULL,
+            requested_at REAL NOT NULL,
+            reason       TEXT,
+            taken_by     TEXT,
+            taken_until  REAL
+        )
+        """,
+        "CREATE INDEX refresh_requests_by_key ON refresh_requests (provider, profile)",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

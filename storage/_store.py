@@ -1,0 +1,618 @@
+"""The credential store: one SQLite file shared by the daemon, scripts and clients.
+
+Concurrency rests on SQLite itself: WAL mode lets readers run beside a writer, every
+write is one ``BEGIN IMMEDIATE`` transaction (so two processes never deadlock upgrading
+a read lock), and ``busy_timeout`` makes a writer wait for another instead of failing.
+Inside one process an ``anyio.Lock`` keeps tasks from interleaving on the shared
+connection. This is the only module that imports ``aiosqlite``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import json
+import os
+import sqlite3
+import stat
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiosqlite
+import anyio
+
+from ._errors import NotADatabase, SchemaTooNew, StoreBusy, StoreClosed
+from ._models import Attempt, Cookie, Credential, CredentialStatus, Lease, RefreshRequest
+from ._schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["CredentialStore"]
+
+# How many history rows to keep per (provider, profile): enough for status and metrics,
+# bounded so a daemon running for months does not grow the file without end.
+_HISTORY_KEPT = 500
+
+_CREDENTIAL_COLUMNS = (
+    "provider, profile, generation, status, last_error, harvested_at, expires_at, body"
+)
+
+
+class CredentialStore:
+    """Async access to the credential database.
+
+    Open it with ``async with CredentialStore.open(path) as store`` (or
+    ``store = await CredentialStore.open(path)`` and later ``await store.aclose()``).
+    """
+
+    def __init__(self, path: Path, conn: aiosqlite.Connection, clock: Callable[[], float]) -> None:
+        self._path = path
+        self._conn: aiosqlite.Connection | None = conn
+        self._clock = clock
+        self._lock = anyio.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> _Opening:
+        """Open (creating if needed) the database at ``path``.
+
+        A new file is created with mode 0600 and new directories with 0700. A file that
+        is not a database, or whose schema is newer than this code, raises and is left
+        unchanged. ``busy_timeout`` is how long a write waits for another process.
+        """
+        return _Opening(cls._connect(Path(path), busy_timeout, clock))
+
+    @classmethod
+    async def _connect(
+        cls, path: Path, busy_timeout: float, clock: Callable[[], float]
+    ) -> CredentialStore:
+        await anyio.to_thread.run_sync(_create_private_file, path)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await _prepare(conn, path, busy_timeout)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+            raise
+        return cls(path, conn, clock)
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    async def aclose(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+
+    async def __aenter__(self) -> CredentialStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        if getattr(self, "_conn", None) is not None:
+            warnings.warn(
+                f"CredentialStore({str(self._path)!r}) was not closed; use `async with`",
+                ResourceWarning,
+                stacklevel=1,
+            )
+
+    def __repr__(self) -> str:
+        state = "open" if self._conn is not None else "closed"
+        return f"<CredentialStore {str(self._path)!r} {state}>"
+
+    # -- credentials ---------------------------------------------------------------
+
+    async def put(self, credential: Credential) -> Credential:
+        """Store ``credential``, replacing its (provider, profile) atomically.
+
+        Returns the credential as stored, with its new generation.
+        """
+        now = self._clock()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                f"""
+                INSERT INTO credentials ({_CREDENTIAL_COLUMNS}, updated_at)
+                VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (provider, profile) DO UPDATE SET
+                    generation = generation + 1,
+                    status = excluded.status,
+                    last_error = excluded.last_error,
+                    harvested_at = excluded.harvested_at,
+                    expires_at = excluded.expires_at,
+                    updated_at = excluded.updated_at,
+                    body = excluded.body
+                RETURNING generation
+                """,
+                (
+                    credential.provider,
+                    credential.profile,
+                    str(credential.status),
+                    credential.last_error,
+                    credential.harvested_at,
+                    credential.expires_at,
+                    _encode_body(credential),
+                    now,
+                ),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+        assert row is not None  # RETURNING always yields the written row
+        return dataclasses.replace(credential, generation=int(row[0]))
+
+    async def get(self, provider: str, profile: str | None = None) -> Credential | None:
+        """One credential, or ``None``.
+
+        With ``profile``, that profile whatever its status. Without, the most recently
+        harvested profile of ``provider`` that is fresh and not expired.
+        """
+        if profile is not None:
+            rows = await self._select("WHERE provider = ? AND profile = ?", (provider, profile))
+        else:
+            rows = await self._select(
+                "WHERE provider = ? AND status = 'fresh' AND"
+                " (expires_at IS NULL OR expires_at > ?)"
+                " ORDER BY harvested_at DESC, profile LIMIT 1",
+                (provider, self._clock()),
+            )
+        return rows[0] if rows else None
+
+    async def list(self, provider: str | None = None) -> builtins.list[Credential]:
+        """Every stored credential (of ``provider``, if given), by provider and profile."""
+        if provider is None:
+            return await self._select("ORDER BY provider, profile", ())
+        return await self._select("WHERE provider = ? ORDER BY profile", (provider,))
+
+    async def mark(
+        self,
+        provider: str,
+        profile: str,
+        status: CredentialStatus | str,
+        error: str | None = None,
+        *,
+        generation: int | None = None,
+    ) -> bool:
+        """Set status and last error, keeping the credential itself.
+
+        With ``generation``, only if the stored credential is still that generation (so a
+        client cannot mark a newer harvest stale). Returns whether a row changed.
+        """
+        status = CredentialStatus(status)
+        where = "provider = ? AND profile = ?"
+        params: list[Any] = [str(status), error, self._clock(), provider, profile]
+        if generation is not None:
+            where += " AND generation = ?"
+            params.append(generation)
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE credentials SET status = ?, last_error = ?, updated_at = ?,"
+                f" generation = generation + 1 WHERE {where}",
+                params,
+            )
+            changed = cursor.rowcount == 1
+            await cursor.close()
+        return changed
+
+    async def merge_cookies(
+        self,
+        provider: str,
+        profile: str,
+        cookies: Iterable[Cookie],
+        *,
+        generation: int,
+    ) -> bool:
+        """Write back cookies a response set, if the credential is still ``generation``.
+
+        A cookie replaces the stored one with the same (name, domain, path); an expired
+        one deletes it. Returns whether the write applied; on success the stored
+        generation is ``generation + 1``. A refusal means the credential changed (a new
+        harvest, or another client's write-back): read it again.
+        """
+        cookies = list(cookies)
+        now = self._clock()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT generation, body FROM credentials WHERE provider = ? AND profile = ?",
+                (provider, profile),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+            if row is None or row[0] != generation:
+                return False
+            body = json.loads(row[1])
+            jar = {c.key: c for c in map(Cookie.from_dict, body["cookies"])}
+            for cookie in cookies:
+                if cookie.is_expired(now):
+                    jar.pop(cookie.key, None)
+                else:
+                    jar[cookie.key] = cookie
+            body["cookies"] = [c.to_dict() for c in jar.values()]
+            await db.execute(
+                "UPDATE credentials SET body = ?, updated_at = ?, generation = generation + 1"
+                " WHERE provider = ? AND profile = ?",
+                (json.dumps(body), now, provider, profile),
+            )
+        return True
+
+    # -- refresh requests ----------------------------------------------------------
+
+    async def request_refresh(
+        self, provider: str, profile: str = "default", reason: str | None = None
+    ) -> RefreshRequest:
+        """Ask the daemon to harvest (provider, profile) again.
+
+        Requests for the same pair coalesce: while one is pending, it is returned.
+        """
+        now = self._clock()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT id, provider, profile, requested_at, reason, taken_by"
+                " FROM refresh_requests WHERE provider = ? AND profile = ?"
+                " ORDER BY id LIMIT 1",
+                (provider, profile),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+            if row is not None:
+                return RefreshRequest(*row)
+            cursor = await db.execute(
+                "INSERT INTO refresh_requests (provider, profile, requested_at, reason)"
+                " VALUES (?, ?, ?, ?) RETURNING id",
+                (provider, profile, now, reason),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+        assert row is not None
+        return RefreshRequest(int(row[0]), provider, profile, now, reason)
+
+    async def take_refresh_requests(
+        self, holder: str, *, ttl: float = 60.0
+    ) -> builtins.list[RefreshRequest]:
+        """Claim the pending refresh requests for ``holder`` (the daemon).
+
+        A claim lasts ``ttl`` seconds: if the holder dies before ``finish_refresh``, the
+        request becomes pending again and another daemon takes it.
+        """
+        now = self._clock()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE refresh_requests SET taken_by = ?, taken_until = ?"
+                " WHERE taken_until IS NULL OR taken_until <= ?"
+                " RETURNING id, provider, profile, requested_at, reason, taken_by",
+                (holder, now + ttl, now),
+            )
+            rows = await cursor.fetchall()
+            await cursor.close()
+        return sorted((RefreshRequest(*row) for row in rows), key=lambda r: r.id)
+
+    async def finish_refresh(self, request: RefreshRequest | int) -> None:
+        """Remove a served refresh request."""
+        request_id = request.id if isinstance(request, RefreshRequest) else request
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM refresh_requests WHERE id = ?", (request_id,))
+
+    async def pending_refreshes(self) -> builtins.list[RefreshRequest]:
+        """Every refresh request not yet finished, claimed or not, oldest first."""
+        async with (
+            self._reading() as db,
+            db.execute(
+                "SELECT id, provider, profile, requested_at, reason, taken_by"
+                " FROM refresh_requests ORDER BY id"
+            ) as cursor,
+        ):
+            return [RefreshRequest(*row) async for row in cursor]
+
+    # -- leases --------------------------------------------------------------------
+
+    async def acquire(self, provider: str, profile: str, holder: str, ttl: float) -> Lease | None:
+        """Take the harvest lease of (provider, profile) for ``ttl`` seconds.
+
+        Succeeds when nobody holds it, when the holder's lease has expired, or when
+        ``holder`` already holds it. Returns the lease, or ``None`` if another holds it.
+        """
+        now = self._clock()
+        lease = Lease(provider, profile, holder, now + ttl)
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO leases (provider, profile, holder, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (provider, profile) DO UPDATE SET"
+                " holder = excluded.holder, expires_at = excluded.expires_at"
+                " WHERE leases.expires_at <= ? OR leases.holder = excluded.holder",
+                (provider, profile, holder, lease.expires_at, now),
+            )
+            taken = cursor.rowcount == 1
+            await cursor.close()
+        return lease if taken else None
+
+    async def renew(self, lease: Lease, ttl: float) -> Lease | None:
+        """Extend ``lease`` by ``ttl`` seconds from now; ``None`` if it was taken over."""
+        renewed = dataclasses.replace(lease, expires_at=self._clock() + ttl)
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE leases SET expires_at = ?"
+                " WHERE provider = ? AND profile = ? AND holder = ?",
+                (renewed.expires_at, lease.provider, lease.profile, lease.holder),
+            )
+            kept = cursor.rowcount == 1
+            await cursor.close()
+        return renewed if kept else None
+
+    async def release(self, lease: Lease) -> bool:
+        """Give ``lease`` up; returns whether it was still held."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM leases WHERE provider = ? AND profile = ? AND holder = ?",
+                (lease.provider, lease.profile, lease.holder),
+            )
+            released = cursor.rowcount == 1
+            await cursor.close()
+        return released
+
+    async def holder(self, provider: str, profile: str) -> Lease | None:
+        """The unexpired lease on (provider, profile), if any."""
+        async with (
+            self._reading() as db,
+            db.execute(
+                "SELECT provider, profile, holder, expires_at FROM leases"
+                " WHERE provider = ? AND profile = ? AND expires_at > ?",
+                (provider, profile, self._clock()),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return Lease(*row) if row is not None else None
+
+    # -- history -------------------------------------------------------------------
+
+    async def record_attempt(self, attempt: Attempt) -> None:
+        """Add one harvest attempt to the history (the oldest beyond a bound are dropped)."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO attempts (provider, profile, started, duration, ok, error)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    attempt.provider,
+                    attempt.profile,
+                    attempt.started,
+                    attempt.duration,
+                    int(attempt.ok),
+                    attempt.error,
+                ),
+            )
+            await db.execute(
+                "DELETE FROM attempts WHERE provider = ? AND profile = ? AND id <= ("
+                " SELECT id FROM attempts WHERE provider = ? AND profile = ?"
+                " ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (attempt.provider, attempt.profile) * 2 + (_HISTORY_KEPT,),
+            )
+
+    async def recent_attempts(
+        self, provider: str | None = None, profile: str | None = None, *, limit: int = 20
+    ) -> builtins.list[Attempt]:
+        """The newest attempts first, optionally of one provider and profile."""
+        clauses, params = [], []
+        if provider is not None:
+            clauses.append("provider = ?")
+            params.append(provider)
+        if profile is not None:
+            clauses.append("profile = ?")
+            params.append(profile)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        async with (
+            self._reading() as db,
+            db.execute(
+                "SELECT provider, profile, started, duration, ok, error FROM attempts"
+                f" {where} ORDER BY id DESC LIMIT ?",
+                (*params, limit),
+            ) as cursor,
+        ):
+            return [
+                Attempt(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+                async for row in cursor
+            ]
+
+    # -- plumbing ------------------------------------------------------------------
+
+    async def _select(self, tail: str, params: tuple[Any, ...]) -> builtins.list[Credential]:
+        async with (
+            self._reading() as db,
+            db.execute(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials {tail}", params) as cursor,
+        ):
+            return [_decode_row(row) async for row in cursor]
+
+    def _connection(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StoreClosed
+        return self._conn
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        # Reads take the lock too, so they never see another task's open transaction.
+        async with self._lock:
+            with _translate_busy():
+                yield self._connection()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction, committed unless the body raises.
+
+        A cancelled body is rolled back (shielded, so the connection is never left
+        inside a transaction); a commit, once begun, is finished.
+        """
+        async with self._lock:
+            db = self._connection()
+            with _translate_busy():
+                try:
+                    await db.execute("BEGIN IMMEDIATE")
+                    yield db
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await _rollback(db)
+                    raise
+                with anyio.CancelScope(shield=True):
+                    await db.execute("COMMIT")
+
+
+class _Opening:
+    """What ``CredentialStore.open()`` returns: awaitable, or an async context manager."""
+
+    def __init__(self, opening: Any) -> None:
+        self._opening = opening
+        self._store: CredentialStore | None = None
+
+    def __await__(self) -> Generator[Any, None, CredentialStore]:
+        return self._opening.__await__()  # type: ignore[no-any-return]
+
+    async def __aenter__(self) -> CredentialStore:
+        self._store = await self._opening
+        return self._store
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._store is not None:
+            await self._store.aclose()
+
+
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` (mode 0600) and its missing directories (0700) if absent."""
+    if path.exists():
+        return
+    missing = [p for p in reversed(path.parents) if not p.exists()]
+    for directory in missing:
+        with suppress(FileExistsError):
+            directory.mkdir(mode=0o700)
+    # If another process creates it first, it has set the mode.
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+async def _prepare(conn: aiosqlite.Connection, path: Path, busy_timeout: float) -> None:
+    """Check the file, then set the connection up and migrate the schema."""
+    await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    # Checks first, while nothing has been written: a foreign file is left untouched.
+    try:
+        version = await _scalar(conn, "PRAGMA user_version")
+        tables = await _scalar(conn, "SELECT count(*) FROM sqlite_schema")
+    except sqlite3.DatabaseError as exc:
+        raise NotADatabase(str(path)) from exc
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(str(path), version, SCHEMA_VERSION)
+    if version == 0 and tables:
+        # Another program's SQLite database: adding our tables to it would be rude.
+        raise NotADatabase(str(path))
+    await anyio.to_thread.run_sync(_restrict_mode, path)
+    mode = await _scalar(conn, "PRAGMA journal_mode = WAL")
+    if str(mode).lower() != "wal":
+        raise NotADatabase(str(path))
+    # WAL with synchronous=NORMAL survives any process crash; only a power cut can lose
+    # the last commits, which a re-harvest restores (https://sqlite.org/wal.html).
+    await conn.execute("PRAGMA synchronous = NORMAL")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    if version < SCHEMA_VERSION:
+        await _migrate(conn)
+
+
+async def _migrate(conn: aiosqlite.Connection) -> None:
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Read again under the write lock: another process may have migrated meanwhile.
+        version = await _scalar(conn, "PRAGMA user_version")
+        for statements in MIGRATIONS[version:]:
+            for statement in statements:
+                await conn.execute(statement)
+        await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await _rollback(conn)
+        raise
+    await conn.execute("COMMIT")
+
+
+def _restrict_mode(path: Path) -> None:
+    """Make the database readable by its owner only (it holds cookies and tokens)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        path.chmod(mode & 0o700)
+
+
+async def _scalar(conn: aiosqlite.Connection, sql: str) -> Any:
+    async with conn.execute(sql) as cursor:
+        row = await cursor.fetchone()
+    return row[0] if row is not None else None
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    # Fails when no transaction is open (BEGIN itself failed): nothing to undo then.
+    with suppress(sqlite3.OperationalError):
+        await db.execute("ROLLBACK")
+
+
+@contextmanager
+def _translate_busy() -> Iterator[None]:
+    """Turn SQLite's "database is locked" (busy timeout spent) into ``StoreBusy``."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreBusy from exc
+        raise
+
+
+def _encode_body(credential: Credential) -> str:
+    return json.dumps(
+        {
+            "user_agent": credential.user_agent,
+            "browser_name": credential.browser_name,
+            "browser_version": credential.browser_version,
+            "fingerprint": credential.fingerprint,
+            "impersonate": credential.impersonate,
+            "headers": [list(pair) for pair in credential.headers],
+            "cookies": [c.to_dict() for c in credential.cookies],
+            "tokens": dict(credential.tokens),
+            "proxy": credential.proxy,
+        }
+    )
+
+
+def _decode_row(row: Any) -> Credential:
+    provider, profile, generation, status, last_error, harvested_at, expires_at, body = row
+    data = json.loads(body)
+    return Credential(
+        provider=provider,
+        profile=profile,
+        user_agent=data["user_agent"],
+        browser_name=data["browser_name"],
+        browser_version=data["browser_version"],
+        fingerprint=data["fingerprint"],
+        impersonate=data["impersonate"],
+        headers=tuple((name, value) for name, value in data["headers"]),
+        cookies=tuple(Cookie.from_dict(c) for c in data["cookies"]),
+        tokens=data["tokens"],
+        proxy=data["proxy"],
+        harvested_at=harvested_at,
+        expires_at=expires_at,
+        generation=generation,
+        status=CredentialStatus(status),
+        last_error=last_error,
+    )
