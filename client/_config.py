@@ -342,7 +342,7 @@ class _Reader:
         for key, value in data.items():
             path = f"{prefix}.{key}" if prefix else key
             if key not in schema:
-                where = f"[{prefix}]" if prefix else "at the top level"
+                where = f"in [{prefix}]" if prefix else "at the top level"
                 raise self.error(
                     f"unknown key {path!r}; valid keys {where}: {', '.join(sorted(schema))}", path
                 )

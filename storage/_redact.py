@@ -56,6 +56,7 @@ def redact_url(url: str) -> str:
     if parts.password is None and "@" not in parts.netloc:
         return url
     userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    netloc = f"{user}:{REDACTED}@{hostport}" if user else f"{REDACTED}@{hostport}"
+    user, colon, _ = userinfo.partition(":")
+    # A lone user-info ("token@host") is often the secret itself: hide it whole.
+    netloc = f"{user}:{REDACTED}@{hostport}" if colon and user else f"{REDACTED}@{hostport}"
     return urlunsplit(parts._replace(netloc=netloc))

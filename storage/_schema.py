@@ -48,7 +48,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         """
         CREATE TABLE refresh_requests (
-            id           INTEGER PRIMARY KEY,
+            -- AUTOINCREMENT: an id is never reused, so a waiting client cannot mistake
+            -- a later request for its own.
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
             provider     TEXT NOT NULL,
             profile      TEXT NOT NULL,
             requested_at REAL NOT NULL,

@@ -26,7 +26,7 @@ from typing import Any
 import aiosqlite
 import anyio
 
-from ._errors import NotADatabase, SchemaTooNew, StoreBusy, StoreClosed
+from ._errors import NotADatabase, SchemaTooNew, StorageError, StoreBusy, StoreClosed
 from ._models import Attempt, Cookie, Credential, CredentialStatus, Lease, RefreshRequest
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -511,9 +511,14 @@ async def _prepare(conn: aiosqlite.Connection, path: Path, busy_timeout: float) 
     """Check the file, then set the connection up and migrate the schema."""
     await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     # Checks first, while nothing has been written: a foreign file is left untouched.
+    # One statement, so both values come from one snapshot even while another process
+    # is creating the schema.
     try:
-        version = await _scalar(conn, "PRAGMA user_version")
-        tables = await _scalar(conn, "SELECT count(*) FROM sqlite_schema")
+        async with conn.execute(
+            "SELECT (SELECT user_version FROM pragma_user_version),"
+            " (SELECT count(*) FROM sqlite_schema)"
+        ) as cursor:
+            version, tables = await cursor.fetchone() or (0, 0)
     except sqlite3.DatabaseError as exc:
         raise NotADatabase(str(path)) from exc
     if version > SCHEMA_VERSION:
@@ -522,15 +527,41 @@ async def _prepare(conn: aiosqlite.Connection, path: Path, busy_timeout: float) 
         # Another program's SQLite database: adding our tables to it would be rude.
         raise NotADatabase(str(path))
     await anyio.to_thread.run_sync(_restrict_mode, path)
-    mode = await _scalar(conn, "PRAGMA journal_mode = WAL")
-    if str(mode).lower() != "wal":
-        raise NotADatabase(str(path))
+    if str(await _scalar(conn, "PRAGMA journal_mode")).lower() != "wal":
+        await _enable_wal(conn, path, busy_timeout)
     # WAL with synchronous=NORMAL survives any process crash; only a power cut can lose
     # the last commits, which a re-harvest restores (https://sqlite.org/wal.html).
     await conn.execute("PRAGMA synchronous = NORMAL")
     await conn.execute("PRAGMA foreign_keys = ON")
     if version < SCHEMA_VERSION:
         await _migrate(conn)
+
+
+async def _enable_wal(conn: aiosqlite.Connection, path: Path, busy_timeout: float) -> None:
+    """Switch a new database to WAL (persistent: done once per file).
+
+    The switch needs the file to itself and SQLite reports "locked" at once, without
+    calling the busy handler, when another process opens the new file at the same
+    moment: retry until ``busy_timeout``.
+    """
+    delay, deadline = 0.005, anyio.current_time() + busy_timeout
+    while True:
+        try:
+            mode = await _scalar(conn, "PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            if anyio.current_time() > deadline:
+                raise StoreBusy from exc
+        await anyio.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    if str(mode).lower() != "wal":
+        # WAL needs shared memory, which network file systems do not give.
+        raise StorageError(
+            f"{path}: SQLite refused WAL mode (journal mode is {mode}); keep the "
+            "database on a local file system"
+        )
 
 
 async def _migrate(conn: aiosqlite.Connection) -> None:

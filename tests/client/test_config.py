@@ -1,0 +1,197 @@
+"""The TOML configuration: defaults, overrides and errors that say where and what."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from client import Config, ConfigError, load_config, parse_duration
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "harvest.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    config = load_config(environ={})
+    assert config.database.name == "credentials.db"
+    assert "session-harvest" in str(config.database)
+    assert config.browser.headless is True
+    assert config.browser.executable is None
+    assert config.browser.args == ()
+    assert config.network.proxy is None
+    assert config.harvester.concurrency == 2
+    assert config.providers == {}
+    assert config.provider("cloudflare").profiles == ("default",)
+    assert config.provider("cloudflare").refresh_before_expiry == 300
+    assert config.source is None
+
+
+def test_full_file(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+database = "data/creds.db"
+
+[browser]
+executable = "/usr/bin/chromium"
+headless = false
+args = ["--ignore-certificate-errors"]
+
+[network]
+proxy = "http://127.0.0.1:8080"
+ca_bundle = "ca.pem"
+
+[harvester]
+concurrency = 4
+
+[providers.cloudflare]
+enabled = false
+proxy = "socks5://127.0.0.1:1080"
+profiles = ["a", "b"]
+refresh_before_expiry = "1h30m"
+
+[providers.flowgpt]
+""")
+    config = load_config(path, environ={})
+    assert config == Config(
+        database=tmp_path / "data" / "creds.db",
+        browser=config.browser,
+        network=config.network,
+        harvester=config.harvester,
+        providers=config.providers,
+        source=path,
+    )
+    assert config.browser.executable == Path("/usr/bin/chromium")
+    assert config.browser.headless is False
+    assert config.browser.args == ("--ignore-certificate-errors",)
+    assert config.network.ca_bundle == tmp_path / "ca.pem"  # relative to the file
+    assert config.harvester.concurrency == 4
+    cloudflare = config.provider("cloudflare")
+    assert (cloudflare.enabled, cloudflare.profiles) == (False, ("a", "b"))
+    assert cloudflare.refresh_before_expiry == 5400
+    assert config.proxy_for("cloudflare") == "socks5://127.0.0.1:1080"
+    assert config.proxy_for("flowgpt") == "http://127.0.0.1:8080"
+    assert config.provider("flowgpt").enabled is True
+
+
+def test_environment_variables(tmp_path: Path) -> None:
+    path = write(tmp_path, 'database = "from-file.db"\n')
+    config = load_config(environ={"HARVEST_CONFIG": str(path)})
+    assert config.database == tmp_path / "from-file.db"
+    assert config.source == path
+    config = load_config(environ={"HARVEST_CONFIG": str(path), "HARVEST_DB": "/x/env.db"})
+    assert config.database == Path("/x/env.db")
+    assert load_config(environ={"HARVEST_DB": "/x/env.db"}).database == Path("/x/env.db")
+    # --config wins over HARVEST_CONFIG.
+    other = tmp_path / "other.toml"
+    other.write_text('database = "other.db"\n')
+    assert load_config(other, environ={"HARVEST_CONFIG": str(path)}).database == tmp_path / "other.db"
+
+
+# (file text, message pattern, line): each error names the file, the key and what to do.
+ERRORS = {
+    "unknown top-level key": (
+        'databse = "x"\n', r"unknown key 'databse'; valid keys at the top level: browser, "
+        r"database, harvester, network, providers", 1),
+    "unknown key in a table": (
+        "[browser]\nheadless = true\nexecutable_path = 'x'\n",
+        r"unknown key 'browser.executable_path'; valid keys in \[browser\]: args, executable, "
+        r"headless", 3),
+    "unknown key in a provider table": (
+        "[providers.cloudflare]\nenable = true\n",
+        r"unknown key 'providers.cloudflare.enable'; valid keys in \[providers.cloudflare\]: "
+        r"enabled, profiles, proxy, refresh_before_expiry", 2),
+    "dotted key": (
+        "browser.headles = true\n", r"unknown key 'browser.headles'", 1),
+    "wrong type: boolean": (
+        '\n[browser]\nheadless = "yes"\n',
+        r"browser.headless must be a boolean \(true or false\), got a string", 3),
+    "wrong type: list": (
+        "[browser]\nargs = '--x'\n", r"browser.args must be a list of strings, got a string", 2),
+    "wrong type: list items": (
+        "[browser]\nargs = [1]\n", r"browser.args must be a list of strings, got a list", 2),
+    "wrong type: integer": (
+        "[harvester]\nconcurrency = 0\n",
+        r"harvester.concurrency must be an integer of at least 1, got an integer", 2),
+    "wrong type: table": (
+        "browser = 1\n", r"browser must be a table, got an integer", 1),
+    "wrong type: database": (
+        "database = 5\n", r"database must be a string, got an integer", 1),
+    "bad duration": (
+        "[providers.cloudflare]\nrefresh_before_expiry = '5 minutes'\n",
+        r"providers.cloudflare.refresh_before_expiry must be a duration such as \"5m\"", 2),
+    "empty profiles": (
+        "[providers.cloudflare]\nprofiles = []\n",
+        r"providers.cloudflare.profiles must be a non-empty list", 2),
+    "bad proxy": (
+        "[network]\nproxy = 'ftp://u:hunter2@h:1'\n",
+        r"network.proxy must be a proxy URL like http://host:port", 2),
+    "provider table not a table": (
+        "[providers]\ncloudflare = 1\n", r"providers.cloudflare must be a table", 2),
+}
+
+
+@pytest.mark.parametrize(("text", "pattern", "line"), ERRORS.values(), ids=ERRORS.keys())
+def test_invalid_file(tmp_path: Path, text: str, pattern: str, line: int) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=pattern) as caught:
+        load_config(path, environ={})
+    error = caught.value
+    assert str(error).startswith(f"{path}, line {line}: ")
+    assert (error.path, error.line) == (str(path), line)
+    assert "hunter2" not in str(error)
+    assert isinstance(error, ValueError)
+
+
+def test_unknown_provider_lists_the_known_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, "[providers.cloudflair]\nenabled = true\n")
+    with pytest.raises(ConfigError, match=r"line 1: unknown provider 'cloudflair'.*"
+                       r"known providers: cloudflare, flowgpt"):
+        load_config(path, environ={}, known_providers=["flowgpt", "cloudflare"])
+    assert load_config(path, environ={}).providers.keys() == {"cloudflair"}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ("[browser]\nheadless = \n", 2, "Invalid value"),
+        ("a = 1\na = 2\n", 2, "Cannot overwrite a value"),
+        ("[browser\n", 1, "Expected ']'"),
+    ],
+    ids=["missing value", "duplicate key", "unclosed table"],
+)
+def test_malformed_toml_names_file_and_line(
+    tmp_path: Path, text: str, line: int, reason: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=rf"^{path}, line {line}: not valid TOML: {reason}"):
+        load_config(path, environ={})
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=rf"^{tmp_path}/missing.toml: cannot read the config "
+                       "file: No such file or directory"):
+        load_config(tmp_path / "missing.toml", environ={})
+    with pytest.raises(ConfigError, match="Is a directory"):
+        load_config(tmp_path, environ={})
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match=rf"^{binary}: cannot read the config file: .*utf-8"):
+        load_config(binary, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), (90, 90), (1.5, 1.5), ("30s", 30), ("5m", 300), ("1h30m", 5400),
+     ("2d", 172800), ("250ms", 0.25), ("1h 30m", 5400)],
+)
+def test_parse_duration(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "5 minutes", "-5", "1x", "5m3"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
