@@ -12,6 +12,8 @@ import anyio
 from client import ClientError, Config, load_config
 from storage import CredentialStore, StorageError
 
+from ._status import status_json, status_table
+
 __all__ = ["main"]
 
 log = logging.getLogger("harvester")
@@ -30,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         code: int = anyio.run(args.command, config, args)
     except (ClientError, StorageError) as exc:
+        print(f"harvest: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ClientError) else 1
     except KeyboardInterrupt:
         return 130
@@ -62,10 +65,11 @@ async def _status(config: Config, args: argparse.Namespace) -> int:
     if not await anyio.Path(config.database).exists():
         # Don't create an empty database just to say it is empty.
         if args.json:
-            pass
+            print("[]")
         else:
-            pass
+            print(f"no credentials yet in {config.database}; run `harvest refresh` to make some")
         return 0
     async with CredentialStore.open(config.database) as store:
-        await store.list()
+        credentials = await store.list()
+    print(status_json(credentials) if args.json else status_table(credentials))
     return 0

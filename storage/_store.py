@@ -39,6 +39,7 @@ _HISTORY_KEPT = 500
 _CREDENTIAL_COLUMNS = (
     "provider, profile, generation, status, last_error, harvested_at, expires_at, body"
 )
+_REQUEST_COLUMNS = "id, provider, profile, requested_at, reason, taken_by"
 
 
 class CredentialStore:
@@ -126,37 +127,32 @@ class CredentialStore:
 
         Returns the credential as stored, with its new generation.
         """
-        now = self._clock()
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                f"""
-                INSERT INTO credentials ({_CREDENTIAL_COLUMNS}, updated_at)
-                VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (provider, profile) DO UPDATE SET
-                    generation = generation + 1,
-                    status = excluded.status,
-                    last_error = excluded.last_error,
-                    harvested_at = excluded.harvested_at,
-                    expires_at = excluded.expires_at,
-                    updated_at = excluded.updated_at,
-                    body = excluded.body
-                RETURNING generation
-                """,
-                (
-                    credential.provider,
-                    credential.profile,
-                    str(credential.status),
-                    credential.last_error,
-                    credential.harvested_at,
-                    credential.expires_at,
-                    _encode_body(credential),
-                    now,
-                ),
-            )
-            row = await cursor.fetchone()
-            await cursor.close()
-        assert row is not None  # RETURNING always yields the written row
-        return dataclasses.replace(credential, generation=int(row[0]))
+        rows = await self._run(
+            f"""
+            INSERT INTO credentials ({_CREDENTIAL_COLUMNS}, updated_at)
+            VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (provider, profile) DO UPDATE SET
+                generation = generation + 1,
+                status = excluded.status,
+                last_error = excluded.last_error,
+                harvested_at = excluded.harvested_at,
+                expires_at = excluded.expires_at,
+                updated_at = excluded.updated_at,
+                body = excluded.body
+            RETURNING generation
+            """,
+            (
+                credential.provider,
+                credential.profile,
+                str(credential.status),
+                credential.last_error,
+                credential.harvested_at,
+                credential.expires_at,
+                _encode_body(credential),
+                self._clock(),
+            ),
+        )
+        return dataclasses.replace(credential, generation=int(rows[0][0]))
 
     async def get(self, provider: str, profile: str | None = None) -> Credential | None:
         """One credential, or ``None``.
@@ -165,15 +161,15 @@ class CredentialStore:
         harvested profile of ``provider`` that is fresh and not expired.
         """
         if profile is not None:
-            rows = await self._select("WHERE provider = ? AND profile = ?", (provider, profile))
+            found = await self._select("WHERE provider = ? AND profile = ?", (provider, profile))
         else:
-            rows = await self._select(
+            found = await self._select(
                 "WHERE provider = ? AND status = 'fresh' AND"
                 " (expires_at IS NULL OR expires_at > ?)"
                 " ORDER BY harvested_at DESC, profile LIMIT 1",
                 (provider, self._clock()),
             )
-        return rows[0] if rows else None
+        return found[0] if found else None
 
     async def list(self, provider: str | None = None) -> builtins.list[Credential]:
         """Every stored credential (of ``provider``, if given), by provider and profile."""
@@ -196,20 +192,14 @@ class CredentialStore:
         client cannot mark a newer harvest stale). Returns whether a row changed.
         """
         status = CredentialStatus(status)
-        where = "provider = ? AND profile = ?"
-        params: list[Any] = [str(status), error, self._clock(), provider, profile]
-        if generation is not None:
-            where += " AND generation = ?"
-            params.append(generation)
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE credentials SET status = ?, last_error = ?, updated_at = ?,"
-                f" generation = generation + 1 WHERE {where}",
-                params,
-            )
-            changed = cursor.rowcount == 1
-            await cursor.close()
-        return changed
+        rows = await self._run(
+            "UPDATE credentials SET status = ?, last_error = ?, updated_at = ?,"
+            " generation = generation + 1"
+            " WHERE provider = ? AND profile = ? AND generation = coalesce(?, generation)"
+            " RETURNING 1",
+            (str(status), error, self._clock(), provider, profile, generation),
+        )
+        return bool(rows)
 
     async def merge_cookies(
         self,
@@ -226,31 +216,29 @@ class CredentialStore:
         generation is ``generation + 1``. A refusal means the credential changed (a new
         harvest, or another client's write-back): read it again.
         """
-        cookies = list(cookies)
+        rows = await self._run(
+            "SELECT body FROM credentials WHERE provider = ? AND profile = ? AND generation = ?",
+            (provider, profile, generation),
+        )
+        if not rows:
+            return False
         now = self._clock()
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "SELECT generation, body FROM credentials WHERE provider = ? AND profile = ?",
-                (provider, profile),
-            )
-            row = await cursor.fetchone()
-            await cursor.close()
-            if row is None or row[0] != generation:
-                return False
-            body = json.loads(row[1])
-            jar = {c.key: c for c in map(Cookie.from_dict, body["cookies"])}
-            for cookie in cookies:
-                if cookie.is_expired(now):
-                    jar.pop(cookie.key, None)
-                else:
-                    jar[cookie.key] = cookie
-            body["cookies"] = [c.to_dict() for c in jar.values()]
-            await db.execute(
-                "UPDATE credentials SET body = ?, updated_at = ?, generation = generation + 1"
-                " WHERE provider = ? AND profile = ?",
-                (json.dumps(body), now, provider, profile),
-            )
-        return True
+        body = json.loads(rows[0][0])
+        jar = {c.key: c for c in map(Cookie.from_dict, body["cookies"])}
+        for cookie in cookies:
+            if cookie.is_expired(now):
+                jar.pop(cookie.key, None)
+            else:
+                jar[cookie.key] = cookie
+        body["cookies"] = [c.to_dict() for c in jar.values()]
+        # No transaction needed: the generation check in the UPDATE is the
+        # compare-and-set, so a write that landed since the SELECT makes this one miss.
+        rows = await self._run(
+            "UPDATE credentials SET body = ?, updated_at = ?, generation = generation + 1"
+            " WHERE provider = ? AND profile = ? AND generation = ? RETURNING 1",
+            (json.dumps(body), now, provider, profile, generation),
+        )
+        return bool(rows)
 
     # -- refresh requests ----------------------------------------------------------
 
@@ -261,27 +249,19 @@ class CredentialStore:
 
         Requests for the same pair coalesce: while one is pending, it is returned.
         """
-        now = self._clock()
         async with self._transaction() as db:
-            cursor = await db.execute(
-                "SELECT id, provider, profile, requested_at, reason, taken_by"
-                " FROM refresh_requests WHERE provider = ? AND profile = ?"
-                " ORDER BY id LIMIT 1",
+            rows = await db.execute_fetchall(
+                f"SELECT {_REQUEST_COLUMNS} FROM refresh_requests"
+                " WHERE provider = ? AND profile = ? ORDER BY id LIMIT 1",
                 (provider, profile),
             )
-            row = await cursor.fetchone()
-            await cursor.close()
-            if row is not None:
-                return RefreshRequest(*row)
-            cursor = await db.execute(
-                "INSERT INTO refresh_requests (provider, profile, requested_at, reason)"
-                " VALUES (?, ?, ?, ?) RETURNING id",
-                (provider, profile, now, reason),
-            )
-            row = await cursor.fetchone()
-            await cursor.close()
-        assert row is not None
-        return RefreshRequest(int(row[0]), provider, profile, now, reason)
+            if not rows:
+                rows = await db.execute_fetchall(
+                    "INSERT INTO refresh_requests (provider, profile, requested_at, reason)"
+                    f" VALUES (?, ?, ?, ?) RETURNING {_REQUEST_COLUMNS}",
+                    (provider, profile, self._clock(), reason),
+                )
+        return RefreshRequest(*next(iter(rows)))
 
     async def take_refresh_requests(
         self, holder: str, *, ttl: float = 60.0
@@ -292,33 +272,23 @@ class CredentialStore:
         request becomes pending again and another daemon takes it.
         """
         now = self._clock()
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE refresh_requests SET taken_by = ?, taken_until = ?"
-                " WHERE taken_until IS NULL OR taken_until <= ?"
-                " RETURNING id, provider, profile, requested_at, reason, taken_by",
-                (holder, now + ttl, now),
-            )
-            rows = await cursor.fetchall()
-            await cursor.close()
+        rows = await self._run(
+            "UPDATE refresh_requests SET taken_by = ?, taken_until = ?"
+            " WHERE taken_until IS NULL OR taken_until <= ?"
+            f" RETURNING {_REQUEST_COLUMNS}",
+            (holder, now + ttl, now),
+        )
         return sorted((RefreshRequest(*row) for row in rows), key=lambda r: r.id)
 
     async def finish_refresh(self, request: RefreshRequest | int) -> None:
         """Remove a served refresh request."""
         request_id = request.id if isinstance(request, RefreshRequest) else request
-        async with self._transaction() as db:
-            await db.execute("DELETE FROM refresh_requests WHERE id = ?", (request_id,))
+        await self._run("DELETE FROM refresh_requests WHERE id = ?", (request_id,))
 
     async def pending_refreshes(self) -> builtins.list[RefreshRequest]:
         """Every refresh request not yet finished, claimed or not, oldest first."""
-        async with (
-            self._reading() as db,
-            db.execute(
-                "SELECT id, provider, profile, requested_at, reason, taken_by"
-                " FROM refresh_requests ORDER BY id"
-            ) as cursor,
-        ):
-            return [RefreshRequest(*row) async for row in cursor]
+        rows = await self._run(f"SELECT {_REQUEST_COLUMNS} FROM refresh_requests ORDER BY id")
+        return [RefreshRequest(*row) for row in rows]
 
     # -- leases --------------------------------------------------------------------
 
@@ -330,112 +300,88 @@ class CredentialStore:
         """
         now = self._clock()
         lease = Lease(provider, profile, holder, now + ttl)
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "INSERT INTO leases (provider, profile, holder, expires_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (provider, profile) DO UPDATE SET"
-                " holder = excluded.holder, expires_at = excluded.expires_at"
-                " WHERE leases.expires_at <= ? OR leases.holder = excluded.holder",
-                (provider, profile, holder, lease.expires_at, now),
-            )
-            taken = cursor.rowcount == 1
-            await cursor.close()
-        return lease if taken else None
+        rows = await self._run(
+            "INSERT INTO leases (provider, profile, holder, expires_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (provider, profile) DO UPDATE SET"
+            " holder = excluded.holder, expires_at = excluded.expires_at"
+            " WHERE leases.expires_at <= ? OR leases.holder = excluded.holder"
+            " RETURNING 1",
+            (provider, profile, holder, lease.expires_at, now),
+        )
+        return lease if rows else None
 
     async def renew(self, lease: Lease, ttl: float) -> Lease | None:
         """Extend ``lease`` by ``ttl`` seconds from now; ``None`` if it was taken over."""
         renewed = dataclasses.replace(lease, expires_at=self._clock() + ttl)
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE leases SET expires_at = ?"
-                " WHERE provider = ? AND profile = ? AND holder = ?",
-                (renewed.expires_at, lease.provider, lease.profile, lease.holder),
-            )
-            kept = cursor.rowcount == 1
-            await cursor.close()
-        return renewed if kept else None
+        rows = await self._run(
+            "UPDATE leases SET expires_at = ?"
+            " WHERE provider = ? AND profile = ? AND holder = ? RETURNING 1",
+            (renewed.expires_at, lease.provider, lease.profile, lease.holder),
+        )
+        return renewed if rows else None
 
     async def release(self, lease: Lease) -> bool:
         """Give ``lease`` up; returns whether it was still held."""
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "DELETE FROM leases WHERE provider = ? AND profile = ? AND holder = ?",
-                (lease.provider, lease.profile, lease.holder),
-            )
-            released = cursor.rowcount == 1
-            await cursor.close()
-        return released
+        rows = await self._run(
+            "DELETE FROM leases WHERE provider = ? AND profile = ? AND holder = ? RETURNING 1",
+            (lease.provider, lease.profile, lease.holder),
+        )
+        return bool(rows)
 
     async def holder(self, provider: str, profile: str) -> Lease | None:
         """The unexpired lease on (provider, profile), if any."""
-        async with (
-            self._reading() as db,
-            db.execute(
-                "SELECT provider, profile, holder, expires_at FROM leases"
-                " WHERE provider = ? AND profile = ? AND expires_at > ?",
-                (provider, profile, self._clock()),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        return Lease(*row) if row is not None else None
+        rows = await self._run(
+            "SELECT provider, profile, holder, expires_at FROM leases"
+            " WHERE provider = ? AND profile = ? AND expires_at > ?",
+            (provider, profile, self._clock()),
+        )
+        return Lease(*rows[0]) if rows else None
 
     # -- history -------------------------------------------------------------------
 
     async def record_attempt(self, attempt: Attempt) -> None:
         """Add one harvest attempt to the history (the oldest beyond a bound are dropped)."""
+        key = (attempt.provider, attempt.profile)
         async with self._transaction() as db:
-            await db.execute(
+            await db.execute_fetchall(
                 "INSERT INTO attempts (provider, profile, started, duration, ok, error)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    attempt.provider,
-                    attempt.profile,
-                    attempt.started,
-                    attempt.duration,
-                    int(attempt.ok),
-                    attempt.error,
-                ),
+                (*key, attempt.started, attempt.duration, int(attempt.ok), attempt.error),
             )
-            await db.execute(
+            await db.execute_fetchall(
                 "DELETE FROM attempts WHERE provider = ? AND profile = ? AND id <= ("
                 " SELECT id FROM attempts WHERE provider = ? AND profile = ?"
                 " ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                (attempt.provider, attempt.profile) * 2 + (_HISTORY_KEPT,),
+                (*key, *key, _HISTORY_KEPT),
             )
 
     async def recent_attempts(
         self, provider: str | None = None, profile: str | None = None, *, limit: int = 20
     ) -> builtins.list[Attempt]:
         """The newest attempts first, optionally of one provider and profile."""
-        clauses, params = [], []
-        if provider is not None:
-            clauses.append("provider = ?")
-            params.append(provider)
-        if profile is not None:
-            clauses.append("profile = ?")
-            params.append(profile)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        async with (
-            self._reading() as db,
-            db.execute(
-                "SELECT provider, profile, started, duration, ok, error FROM attempts"
-                f" {where} ORDER BY id DESC LIMIT ?",
-                (*params, limit),
-            ) as cursor,
-        ):
-            return [
-                Attempt(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
-                async for row in cursor
-            ]
+        rows = await self._run(
+            "SELECT provider, profile, started, duration, ok, error FROM attempts"
+            " WHERE provider = coalesce(?, provider) AND profile = coalesce(?, profile)"
+            " ORDER BY id DESC LIMIT ?",
+            (provider, profile, limit),
+        )
+        return [Attempt(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
     # -- plumbing ------------------------------------------------------------------
 
     async def _select(self, tail: str, params: tuple[Any, ...]) -> builtins.list[Credential]:
-        async with (
-            self._reading() as db,
-            db.execute(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials {tail}", params) as cursor,
-        ):
-            return [_decode_row(row) async for row in cursor]
+        rows = await self._run(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials {tail}", params)
+        return [_decode_row(row) for row in rows]
+
+    async def _run(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[Any]:
+        """One statement, with all its rows: one trip to the database thread.
+
+        A single write statement is atomic on its own and takes the write lock up front
+        (so it waits out ``busy_timeout`` rather than failing on a lock upgrade).
+        """
+        async with self._lock:
+            with _translate_busy():
+                return builtins.list(await self._connection().execute_fetchall(sql, params))
 
     def _connection(self) -> aiosqlite.Connection:
         if self._conn is None:
@@ -443,31 +389,25 @@ class CredentialStore:
         return self._conn
 
     @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
-        # Reads take the lock too, so they never see another task's open transaction.
-        async with self._lock:
-            with _translate_busy():
-                yield self._connection()
-
-    @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction, committed unless the body raises.
 
-        A cancelled body is rolled back (shielded, so the connection is never left
-        inside a transaction); a commit, once begun, is finished.
+        The lock keeps other tasks' statements out of it. A cancelled body is rolled back
+        (shielded, so the connection is never left inside a transaction); a commit, once
+        begun, is finished.
         """
         async with self._lock:
             db = self._connection()
             with _translate_busy():
                 try:
-                    await db.execute("BEGIN IMMEDIATE")
+                    await db.execute_fetchall("BEGIN IMMEDIATE")
                     yield db
                 except BaseException:
                     with anyio.CancelScope(shield=True):
                         await _rollback(db)
                     raise
                 with anyio.CancelScope(shield=True):
-                    await db.execute("COMMIT")
+                    await db.execute_fetchall("COMMIT")
 
 
 class _Opening:

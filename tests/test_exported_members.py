@@ -19,7 +19,8 @@ def test_all_is_complete_and_sorted(package: str) -> None:
     public = {
         name
         for name, value in vars(module).items()
-        if not name.startswith("_") and not getattr(value, "__file__", None)
+        if not name.startswith("_")
+        and not getattr(value, "__file__", None)
         and name != "annotations"
     }
     assert public <= set(exported), f"public but not in __all__: {public - set(exported)}"

@@ -31,7 +31,9 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 
 
 def test_full_file(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 database = "data/creds.db"
 
 [browser]
@@ -53,7 +55,8 @@ profiles = ["a", "b"]
 refresh_before_expiry = "1h30m"
 
 [providers.flowgpt]
-""")
+""",
+    )
     config = load_config(path, environ={})
     assert config == Config(
         database=tmp_path / "data" / "creds.db",
@@ -87,49 +90,74 @@ def test_environment_variables(tmp_path: Path) -> None:
     # --config wins over HARVEST_CONFIG.
     other = tmp_path / "other.toml"
     other.write_text('database = "other.db"\n')
-    assert load_config(other, environ={"HARVEST_CONFIG": str(path)}).database == tmp_path / "other.db"
+    assert (
+        load_config(other, environ={"HARVEST_CONFIG": str(path)}).database == tmp_path / "other.db"
+    )
 
 
 # (file text, message pattern, line): each error names the file, the key and what to do.
 ERRORS = {
     "unknown top-level key": (
-        'databse = "x"\n', r"unknown key 'databse'; valid keys at the top level: browser, "
-        r"database, harvester, network, providers", 1),
+        'databse = "x"\n',
+        r"unknown key 'databse'; valid keys at the top level: browser, "
+        r"database, harvester, network, providers",
+        1,
+    ),
     "unknown key in a table": (
         "[browser]\nheadless = true\nexecutable_path = 'x'\n",
         r"unknown key 'browser.executable_path'; valid keys in \[browser\]: args, executable, "
-        r"headless", 3),
+        r"headless",
+        3,
+    ),
     "unknown key in a provider table": (
         "[providers.cloudflare]\nenable = true\n",
         r"unknown key 'providers.cloudflare.enable'; valid keys in \[providers.cloudflare\]: "
-        r"enabled, profiles, proxy, refresh_before_expiry", 2),
-    "dotted key": (
-        "browser.headles = true\n", r"unknown key 'browser.headles'", 1),
+        r"enabled, profiles, proxy, refresh_before_expiry",
+        2,
+    ),
+    "dotted key": ("browser.headles = true\n", r"unknown key 'browser.headles'", 1),
     "wrong type: boolean": (
         '\n[browser]\nheadless = "yes"\n',
-        r"browser.headless must be a boolean \(true or false\), got a string", 3),
+        r"browser.headless must be a boolean \(true or false\), got a string",
+        3,
+    ),
     "wrong type: list": (
-        "[browser]\nargs = '--x'\n", r"browser.args must be a list of strings, got a string", 2),
+        "[browser]\nargs = '--x'\n",
+        r"browser.args must be a list of strings, got a string",
+        2,
+    ),
     "wrong type: list items": (
-        "[browser]\nargs = [1]\n", r"browser.args must be a list of strings, got a list", 2),
+        "[browser]\nargs = [1]\n",
+        r"browser.args must be a list of strings, got a list",
+        2,
+    ),
     "wrong type: integer": (
         "[harvester]\nconcurrency = 0\n",
-        r"harvester.concurrency must be an integer of at least 1, got an integer", 2),
-    "wrong type: table": (
-        "browser = 1\n", r"browser must be a table, got an integer", 1),
-    "wrong type: database": (
-        "database = 5\n", r"database must be a string, got an integer", 1),
+        r"harvester.concurrency must be an integer of at least 1, got an integer",
+        2,
+    ),
+    "wrong type: table": ("browser = 1\n", r"browser must be a table, got an integer", 1),
+    "wrong type: database": ("database = 5\n", r"database must be a string, got an integer", 1),
     "bad duration": (
         "[providers.cloudflare]\nrefresh_before_expiry = '5 minutes'\n",
-        r"providers.cloudflare.refresh_before_expiry must be a duration such as \"5m\"", 2),
+        r"providers.cloudflare.refresh_before_expiry must be a duration such as \"5m\"",
+        2,
+    ),
     "empty profiles": (
         "[providers.cloudflare]\nprofiles = []\n",
-        r"providers.cloudflare.profiles must be a non-empty list", 2),
+        r"providers.cloudflare.profiles must be a non-empty list",
+        2,
+    ),
     "bad proxy": (
         "[network]\nproxy = 'ftp://u:hunter2@h:1'\n",
-        r"network.proxy must be a proxy URL like http://host:port", 2),
+        r"network.proxy must be a proxy URL like http://host:port",
+        2,
+    ),
     "provider table not a table": (
-        "[providers]\ncloudflare = 1\n", r"providers.cloudflare must be a table", 2),
+        "[providers]\ncloudflare = 1\n",
+        r"providers.cloudflare must be a table",
+        2,
+    ),
 }
 
 
@@ -147,8 +175,11 @@ def test_invalid_file(tmp_path: Path, text: str, pattern: str, line: int) -> Non
 
 def test_unknown_provider_lists_the_known_ones(tmp_path: Path) -> None:
     path = write(tmp_path, "[providers.cloudflair]\nenabled = true\n")
-    with pytest.raises(ConfigError, match=r"line 1: unknown provider 'cloudflair'.*"
-                       r"known providers: cloudflare, flowgpt"):
+    with pytest.raises(
+        ConfigError,
+        match=r"line 1: unknown provider 'cloudflair'.*"
+        r"known providers: cloudflare, flowgpt",
+    ):
         load_config(path, environ={}, known_providers=["flowgpt", "cloudflare"])
     assert load_config(path, environ={}).providers.keys() == {"cloudflair"}
 
@@ -171,8 +202,11 @@ def test_malformed_toml_names_file_and_line(
 
 
 def test_unreadable_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=rf"^{tmp_path}/missing.toml: cannot read the config "
-                       "file: No such file or directory"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{tmp_path}/missing.toml: cannot read the config "
+        "file: No such file or directory",
+    ):
         load_config(tmp_path / "missing.toml", environ={})
     with pytest.raises(ConfigError, match="Is a directory"):
         load_config(tmp_path, environ={})
@@ -184,8 +218,17 @@ def test_unreadable_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90", 90), (90, 90), (1.5, 1.5), ("30s", 30), ("5m", 300), ("1h30m", 5400),
-     ("2d", 172800), ("250ms", 0.25), ("1h 30m", 5400)],
+    [
+        ("90", 90),
+        (90, 90),
+        (1.5, 1.5),
+        ("30s", 30),
+        ("5m", 300),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("250ms", 0.25),
+        ("1h 30m", 5400),
+    ],
 )
 def test_parse_duration(text: str | float, seconds: float) -> None:
     assert parse_duration(text) == seconds

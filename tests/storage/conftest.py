@@ -41,7 +41,9 @@ async def store(db_path: Path, clock: FakeClock) -> AsyncIterator[CredentialStor
         yield s
 
 
-def full_credential(provider: str = "cloudflare", profile: str = "default", **changes: object) -> Credential:
+def full_credential(
+    provider: str = "cloudflare", profile: str = "default", **changes: object
+) -> Credential:
     """A credential with every field set to something distinctive."""
     fields: dict[str, object] = dict(
         provider=provider,
@@ -58,10 +60,26 @@ def full_credential(provider: str = "cloudflare", profile: str = "default", **ch
             ("x-secret-header", "hdr-SECRET-1"),
         ),
         cookies=(
-            Cookie("cf_clearance", "cookie-SECRET-1", ".ai.cloudflare.com", "/", START + 3600,
-                   secure=True, http_only=True, same_site="None"),
-            Cookie("__cf_bm", "cookie-SECRET-2", "playground.ai.cloudflare.com", "/api",
-                   None, secure=False, http_only=False, same_site="Lax"),
+            Cookie(
+                "cf_clearance",
+                "cookie-SECRET-1",
+                ".ai.cloudflare.com",
+                "/",
+                START + 3600,
+                secure=True,
+                http_only=True,
+                same_site="None",
+            ),
+            Cookie(
+                "__cf_bm",
+                "cookie-SECRET-2",
+                "playground.ai.cloudflare.com",
+                "/api",
+                None,
+                secure=False,
+                http_only=False,
+                same_site="Lax",
+            ),
         ),
         tokens={"zerogpu": "token-SECRET-1", "uuid": "token-SECRET-2"},
         proxy="http://user:proxy-SECRET-1@127.0.0.1:8080",

@@ -12,52 +12,109 @@ NOW = 1_800_000_000.0
 CASES = {
     "host-only exact host": (Cookie("a", "1", "example.com"), "https://example.com/", True),
     "host-only not on subdomain": (
-        Cookie("a", "1", "example.com"), "https://www.example.com/", False),
+        Cookie("a", "1", "example.com"),
+        "https://www.example.com/",
+        False,
+    ),
     "domain cookie on subdomain": (
-        Cookie("a", "1", ".example.com"), "https://www.example.com/", True),
+        Cookie("a", "1", ".example.com"),
+        "https://www.example.com/",
+        True,
+    ),
     "domain cookie on deep subdomain": (
-        Cookie("a", "1", ".example.com"), "https://a.b.example.com/x", True),
+        Cookie("a", "1", ".example.com"),
+        "https://a.b.example.com/x",
+        True,
+    ),
     "domain cookie on the domain itself": (
-        Cookie("a", "1", ".example.com"), "https://example.com/", True),
+        Cookie("a", "1", ".example.com"),
+        "https://example.com/",
+        True,
+    ),
     "domain cookie, host_only flag": (
-        Cookie("a", "1", "example.com", host_only=False), "https://api.example.com/", True),
+        Cookie("a", "1", "example.com", host_only=False),
+        "https://api.example.com/",
+        True,
+    ),
     "suffix that is not a label boundary": (
-        Cookie("a", "1", ".example.com"), "https://badexample.com/", False),
+        Cookie("a", "1", ".example.com"),
+        "https://badexample.com/",
+        False,
+    ),
     "other host": (Cookie("a", "1", "example.com"), "https://example.org/", False),
     "parent of the cookie domain": (
-        Cookie("a", "1", ".api.example.com"), "https://example.com/", False),
+        Cookie("a", "1", ".api.example.com"),
+        "https://example.com/",
+        False,
+    ),
     "host match is case-insensitive": (
-        Cookie("a", "1", "Example.COM"), "https://EXAMPLE.com/", True),
+        Cookie("a", "1", "Example.COM"),
+        "https://EXAMPLE.com/",
+        True,
+    ),
     "domain cookie never by suffix on an IP": (
-        Cookie("a", "1", ".0.0.1", host_only=False), "http://127.0.0.1/", False),
+        Cookie("a", "1", ".0.0.1", host_only=False),
+        "http://127.0.0.1/",
+        False,
+    ),
     "IP host-only exact": (Cookie("a", "1", "127.0.0.1"), "http://127.0.0.1:8080/", True),
     "port does not matter": (Cookie("a", "1", "example.com"), "https://example.com:8443/", True),
     "root path matches everything": (
-        Cookie("a", "1", "example.com", "/"), "https://example.com/api/x", True),
+        Cookie("a", "1", "example.com", "/"),
+        "https://example.com/api/x",
+        True,
+    ),
     "path prefix at a slash": (
-        Cookie("a", "1", "example.com", "/api"), "https://example.com/api/models", True),
+        Cookie("a", "1", "example.com", "/api"),
+        "https://example.com/api/models",
+        True,
+    ),
     "path equal": (Cookie("a", "1", "example.com", "/api"), "https://example.com/api", True),
     "path prefix not at a boundary": (
-        Cookie("a", "1", "example.com", "/api"), "https://example.com/apiv2", False),
+        Cookie("a", "1", "example.com", "/api"),
+        "https://example.com/apiv2",
+        False,
+    ),
     "path with trailing slash": (
-        Cookie("a", "1", "example.com", "/api/"), "https://example.com/api/x", True),
+        Cookie("a", "1", "example.com", "/api/"),
+        "https://example.com/api/x",
+        True,
+    ),
     "trailing-slash path, request without it": (
-        Cookie("a", "1", "example.com", "/api/"), "https://example.com/api", False),
+        Cookie("a", "1", "example.com", "/api/"),
+        "https://example.com/api",
+        False,
+    ),
     "shorter request path": (
-        Cookie("a", "1", "example.com", "/api/v1"), "https://example.com/api", False),
+        Cookie("a", "1", "example.com", "/api/v1"),
+        "https://example.com/api",
+        False,
+    ),
     "empty request path is /": (Cookie("a", "1", "example.com", "/"), "https://example.com", True),
     "query ignored for path": (
-        Cookie("a", "1", "example.com", "/api"), "https://example.com/api?x=/y", True),
+        Cookie("a", "1", "example.com", "/api"),
+        "https://example.com/api?x=/y",
+        True,
+    ),
     "secure on https": (Cookie("a", "1", "example.com", secure=True), "https://example.com/", True),
     "secure not on http": (
-        Cookie("a", "1", "example.com", secure=True), "http://example.com/", False),
+        Cookie("a", "1", "example.com", secure=True),
+        "http://example.com/",
+        False,
+    ),
     "secure on wss": (Cookie("a", "1", "example.com", secure=True), "wss://example.com/", True),
     "insecure cookie on http": (Cookie("a", "1", "example.com"), "http://example.com/", True),
     "expired": (Cookie("a", "1", "example.com", expires=NOW - 1), "https://example.com/", False),
     "expires exactly now": (
-        Cookie("a", "1", "example.com", expires=NOW), "https://example.com/", False),
+        Cookie("a", "1", "example.com", expires=NOW),
+        "https://example.com/",
+        False,
+    ),
     "not yet expired": (
-        Cookie("a", "1", "example.com", expires=NOW + 1), "https://example.com/", True),
+        Cookie("a", "1", "example.com", expires=NOW + 1),
+        "https://example.com/",
+        True,
+    ),
     "session cookie": (Cookie("a", "1", "example.com", expires=None), "https://example.com/", True),
     "url without host": (Cookie("a", "1", "example.com"), "/relative/path", False),
 }
@@ -90,8 +147,10 @@ def test_cookies_for_picks_exactly_the_url_cookies_longest_path_first() -> None:
             Cookie("tls", "t", "playground.ai.cloudflare.com", secure=True),
         ),
     )
-    names = [c.name for c in cred.cookies_for(
-        "https://playground.ai.cloudflare.com/api/inference", now=NOW)]
+    names = [
+        c.name
+        for c in cred.cookies_for("https://playground.ai.cloudflare.com/api/inference", now=NOW)
+    ]
     assert names == ["api", "root", "tls"]
     names = [c.name for c in cred.cookies_for("http://playground.ai.cloudflare.com/", now=NOW)]
     assert names == ["root"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import sqlite3
 import stat
@@ -109,10 +108,9 @@ async def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -
 
 
 async def test_an_unclosed_store_warns(tmp_path: Path) -> None:
-    store = await CredentialStore.open(tmp_path / "credentials.db")
-    conn = store._conn
+    holder = [await CredentialStore.open(tmp_path / "credentials.db")]
+    conn = holder[0]._conn
     with pytest.warns(ResourceWarning, match="was not closed"):
-        del store
-        gc.collect()
+        holder.clear()  # drops the last reference
     assert conn is not None
     await conn.close()

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
-import pytest
 
 from storage import CredentialStore
 
@@ -26,7 +25,10 @@ def workers(*commands: list[str]) -> Iterator[list[subprocess.Popen[str]]]:
     procs = [
         subprocess.Popen(
             [sys.executable, str(WORKER), *command],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for command in commands
     ]
@@ -109,7 +111,10 @@ def test_lease_taken_over_only_after_expiry(tmp_path: Path) -> None:
     def hold(holder: str, ttl: str, offset: str = "0") -> str:
         done = subprocess.run(
             [sys.executable, str(WORKER), "hold", db, holder, ttl, offset],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         return done.stdout.strip()
 

@@ -24,7 +24,9 @@ def _reprs(*objects: object) -> str:
 
 
 @given(cookie_value=secrets, token=secrets, header=secrets, password=secrets)
-def test_no_secret_in_model_reprs(cookie_value: str, token: str, header: str, password: str) -> None:
+def test_no_secret_in_model_reprs(
+    cookie_value: str, token: str, header: str, password: str
+) -> None:
     cookie = Cookie("cf_clearance", cookie_value, ".ai.cloudflare.com")
     cred = full_credential(
         cookies=(cookie,),
@@ -32,8 +34,7 @@ def test_no_secret_in_model_reprs(cookie_value: str, token: str, header: str, pa
         headers=(("authorization", f"Bearer {header}"),),
         proxy=f"http://user:{password}@proxy.example:8080",
     )
-    text = _reprs(cookie, cred, NetworkConfig(proxy=cred.proxy),
-                  ProviderConfig(proxy=cred.proxy))
+    text = _reprs(cookie, cred, NetworkConfig(proxy=cred.proxy), ProviderConfig(proxy=cred.proxy))
     for value in (cookie_value, token, header, password):
         assert value not in text
     # What is not secret stays readable.

@@ -67,10 +67,14 @@ async def test_get_without_profile_picks_the_newest_fresh_unexpired(
     assert await store.get("cloudflare") is None
     await store.put(full_credential(profile="old", harvested_at=START - 100))
     await store.put(full_credential(profile="new", harvested_at=START))
-    await store.put(full_credential(profile="newest-stale", harvested_at=START + 5,
-                                    status=CredentialStatus.STALE))
-    await store.put(full_credential(profile="newest-expired", harvested_at=START + 6,
-                                    expires_at=START - 1))
+    await store.put(
+        full_credential(
+            profile="newest-stale", harvested_at=START + 5, status=CredentialStatus.STALE
+        )
+    )
+    await store.put(
+        full_credential(profile="newest-expired", harvested_at=START + 6, expires_at=START - 1)
+    )
     await store.put(full_credential(provider="flowgpt", profile="x", harvested_at=START + 9))
     best = await store.get("cloudflare")
     assert best is not None
@@ -92,7 +96,10 @@ async def test_list(store: CredentialStore) -> None:
     await store.put(full_credential("cloudflare", "z"))
     await store.put(full_credential("cloudflare", "a"))
     assert [(c.provider, c.profile) for c in await store.list()] == [
-        ("cloudflare", "a"), ("cloudflare", "z"), ("flowgpt", "b")]
+        ("cloudflare", "a"),
+        ("cloudflare", "z"),
+        ("flowgpt", "b"),
+    ]
     assert [c.profile for c in await store.list("cloudflare")] == ["a", "z"]
     assert await store.list("nobody") == []
 
@@ -102,8 +109,8 @@ async def test_mark_keeps_the_credential(store: CredentialStore) -> None:
     assert await store.mark("cloudflare", "default", "invalid", "harvest failed: timeout")
     loaded = await store.get("cloudflare", "default")
     assert loaded == dataclasses.replace(
-        stored, status=CredentialStatus.INVALID, last_error="harvest failed: timeout",
-        generation=2)
+        stored, status=CredentialStatus.INVALID, last_error="harvest failed: timeout", generation=2
+    )
     assert not await store.mark("cloudflare", "missing", "stale")
     with pytest.raises(ValueError, match="bogus"):
         await store.mark("cloudflare", "default", "bogus")
@@ -124,7 +131,8 @@ async def test_merge_cookies_replaces_adds_and_deletes(store: CredentialStore) -
     added = Cookie("new", "n", "playground.ai.cloudflare.com")
     deleted = Cookie("cf_clearance", "", ".ai.cloudflare.com", "/", expires=START - 1)
     assert await store.merge_cookies(
-        "cloudflare", "default", [rotated, added, deleted], generation=stored.generation)
+        "cloudflare", "default", [rotated, added, deleted], generation=stored.generation
+    )
     loaded = await store.get("cloudflare", "default")
     assert loaded is not None
     assert {c.name: c.value for c in loaded.cookies} == {"__cf_bm": "rotated", "new": "n"}
@@ -135,9 +143,12 @@ async def test_merge_cookies_replaces_adds_and_deletes(store: CredentialStore) -
 
 async def test_merge_cookies_refuses_a_stale_write_back(store: CredentialStore) -> None:
     old = await store.put(full_credential())
-    new = await store.put(full_credential(cookies=(Cookie("cf_clearance", "fresh", ".ai.cloudflare.com"),)))
+    new = await store.put(
+        full_credential(cookies=(Cookie("cf_clearance", "fresh", ".ai.cloudflare.com"),))
+    )
     applied = await store.merge_cookies(
-        "cloudflare", "default",
+        "cloudflare",
+        "default",
         [Cookie("cf_clearance", "from-old-session", ".ai.cloudflare.com")],
         generation=old.generation,
     )
@@ -178,7 +189,9 @@ async def test_lease_exclusive_renewable_and_taken_over_after_expiry(
     assert lease.expires_at == START + 30
     assert await store.acquire("cloudflare", "default", "holder-b", ttl=30) is None
     assert await store.acquire("cloudflare", "other", "holder-b", ttl=30) is not None
-    assert await store.acquire("cloudflare", "default", "holder-a", ttl=30) is not None  # re-entrant
+    assert (
+        await store.acquire("cloudflare", "default", "holder-a", ttl=30) is not None
+    )  # re-entrant
     assert await store.holder("cloudflare", "default") == lease
     clock.advance(20)
     renewed = await store.renew(lease, ttl=30)
@@ -200,12 +213,16 @@ async def test_lease_exclusive_renewable_and_taken_over_after_expiry(
 
 async def test_history_newest_first_filtered_and_bounded(store: CredentialStore) -> None:
     for i in range(3):
-        await store.record_attempt(Attempt("cloudflare", "default", START + i, 1.5, i != 1,
-                                           "timeout" if i == 1 else None))
+        await store.record_attempt(
+            Attempt("cloudflare", "default", START + i, 1.5, i != 1, "timeout" if i == 1 else None)
+        )
     await store.record_attempt(Attempt("flowgpt", "default", START, 0.5, True))
     recent = await store.recent_attempts("cloudflare", "default")
     assert [(a.started, a.ok, a.error) for a in recent] == [
-        (START + 2, True, None), (START + 1, False, "timeout"), (START, True, None)]
+        (START + 2, True, None),
+        (START + 1, False, "timeout"),
+        (START, True, None),
+    ]
     assert len(await store.recent_attempts()) == 4
     assert len(await store.recent_attempts(limit=2)) == 2
     assert [a.provider for a in await store.recent_attempts("flowgpt")] == ["flowgpt"]

@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Benchmark the credential store on a real database file.
+
+Measures ``get`` latency (median and p99), and ``put`` and ``merge_cookies``
+throughput from one process and from two processes writing at once. Each figure is
+the median of several runs; the baseline is the same work done with the standard
+library's synchronous ``sqlite3`` in the same run, so the ratio is the store's own
+overhead (aiosqlite's thread hop, the lock, JSON, the dataclasses).
+
+    .venv/bin/python scripts/bench_store.py [--runs 5] [--ops 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+
+from storage import Cookie, Credential, CredentialStore
+
+PROVIDERS = ("cloudflare", "flowgpt", "freenetfly", "g4f_space")
+PROFILES = tuple(f"p{i}" for i in range(5))
+
+
+def credential(provider: str, profile: str, n: int = 0) -> Credential:
+    """A credential the size of a real one: a dozen headers, ten cookies, two tokens."""
+    return Credential(
+        provider=provider,
+        profile=profile,
+        user_agent="Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0.0.0",
+        browser_name="Chromium",
+        browser_version="156.0.8078.79",
+        fingerprint={"ja4": "t13d1517h2_8daaf6152771_cb7bf5808d99", "grease": True},
+        impersonate="chrome150",
+        headers=tuple((f"x-header-{i}", "v" * 40) for i in range(12)),
+        cookies=tuple(
+            Cookie(f"c{i}", f"{n}-{i}-" + "x" * 60, ".example.com", expires=time.time() + 3600)
+            for i in range(10)
+        ),
+        tokens={"token": "t" * 200, "uuid": "u" * 36},
+        harvested_at=time.time(),
+        expires_at=time.time() + 3600,
+    )
+
+
+# -- one process ---------------------------------------------------------------------
+
+
+async def seed(db: Path) -> None:
+    async with CredentialStore.open(db) as store:
+        for provider in PROVIDERS:
+            for profile in PROFILES:
+                await store.put(credential(provider, profile))
+
+
+async def get_latencies(db: Path, ops: int, profile: str | None) -> list[float]:
+    async with CredentialStore.open(db) as store:
+        times = []
+        for i in range(ops):
+            start = time.perf_counter()
+            await store.get(PROVIDERS[i % 4], profile)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def baseline_get_latencies(db: Path, ops: int) -> list[float]:
+    conn = sqlite3.connect(db, isolation_level=None)
+    times = []
+    for i in range(ops):
+        start = time.perf_counter()
+        row = conn.execute(
+            "SELECT body FROM credentials WHERE provider = ? AND profile = ?",
+            (PROVIDERS[i % 4], "p0"),
+        ).fetchone()
+        json.loads(row[0])
+        times.append(time.perf_counter() - start)
+    conn.close()
+    return times
+
+
+async def puts(db: Path, ops: int, profile: str) -> float:
+    cred = credential("cloudflare", profile)
+    async with CredentialStore.open(db) as store:
+        start = time.perf_counter()
+        for _ in range(ops):
+            await store.put(cred)
+        return time.perf_counter() - start
+
+
+async def merges(db: Path, ops: int, profile: str) -> float:
+    async with CredentialStore.open(db) as store:
+        current = await store.put(credential("flowgpt", profile))
+        generation = current.generation
+        start = time.perf_counter()
+        for i in range(ops):
+            cookie = Cookie("__cf_bm", f"rotated-{i}", ".example.com")
+            while not await store.merge_cookies(
+                "flowgpt", profile, [cookie], generation=generation
+            ):
+                fresh = await store.get("flowgpt", profile)
+                assert fresh is not None
+                generation = fresh.generation
+            generation += 1
+        return time.perf_counter() - start
+
+
+def baseline_puts(db: Path, ops: int, profile: str) -> float:
+    body = json.dumps({"cookies": [c.to_dict() for c in credential("x", "y").cookies]})
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    start = time.perf_counter()
+    for _ in range(ops):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO credentials (provider, profile, generation, status, harvested_at,"
+            " updated_at, body) VALUES ('baseline', ?, 1, 'fresh', 0, 0, ?)"
+            " ON CONFLICT (provider, profile) DO UPDATE SET generation = generation + 1,"
+            " body = excluded.body",
+            (profile, body),
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+# -- two processes -------------------------------------------------------------------
+
+WORKERS: dict[str, Callable[..., float]] = {
+    "put": lambda db, ops, profile: anyio.run(puts, db, ops, profile),
+    "merge": lambda db, ops, profile: anyio.run(merges, db, ops, profile),
+    "baseline-put": baseline_puts,
+}
+
+
+def two_processes(kind: str, db: Path, ops: int, same_profile: bool) -> float:
+    """Aggregate ops/s of two processes doing ``ops`` writes each, started together."""
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                kind,
+                str(db),
+                str(ops),
+                "shared" if same_profile else f"w{i}",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+    start = time.perf_counter()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        proc.communicate(timeout=600)
+        if proc.returncode:
+            raise SystemExit(f"worker failed with exit code {proc.returncode}")
+    return 2 * ops / (time.perf_counter() - start)
+
+
+def worker_main(kind: str, db: str, ops: str, profile: str) -> None:
+    print("ready", flush=True)
+    sys.stdin.readline()
+    WORKERS[kind](Path(db), int(ops), profile)
+
+
+# -- the table -----------------------------------------------------------------------
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--ops", type=int, default=1000, help="operations per run")
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(*args.worker)
+        return
+
+    rows: list[tuple[str, str, str, str]] = []
+
+    def row(name: str, ours: float, base: float | None, unit: str, lower_is_better: bool) -> None:
+        ratio = "" if base is None else f"{(ours / base):.2f}x"
+        if base is not None and not lower_is_better:
+            ratio = f"{(base / ours):.2f}x"  # time ratio either way: >1 means slower
+        rows.append(
+            (name, f"{ours:,.1f} {unit}", "" if base is None else f"{base:,.1f} {unit}", ratio)
+        )
+        print(f"  measured {name}", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+        db = Path(tmp) / "credentials.db"
+        anyio.run(seed, db)
+        ops, runs = args.ops, args.runs
+
+        def median_of(measure: Callable[[], float]) -> float:
+            return statistics.median(measure() for _ in range(runs))
+
+        latencies = [anyio.run(get_latencies, db, ops, "p0") for _ in range(runs)]
+        baseline = [baseline_get_latencies(db, ops) for _ in range(runs)]
+        row(
+            "get(provider, profile) median",
+            statistics.median(statistics.median(r) for r in latencies) * 1e6,
+            statistics.median(statistics.median(r) for r in baseline) * 1e6,
+            "us",
+            True,
+        )
+        row(
+            "get(provider, profile) p99",
+            statistics.median(p99(r) for r in latencies) * 1e6,
+            statistics.median(p99(r) for r in baseline) * 1e6,
+            "us",
+            True,
+        )
+        best = [anyio.run(get_latencies, db, ops, None) for _ in range(runs)]
+        row(
+            "get(provider) best fresh median",
+            statistics.median(statistics.median(r) for r in best) * 1e6,
+            None,
+            "us",
+            True,
+        )
+        row(
+            "get(provider) best fresh p99",
+            statistics.median(p99(r) for r in best) * 1e6,
+            None,
+            "us",
+            True,
+        )
+
+        base_put = median_of(lambda: ops / baseline_puts(db, ops, "b"))
+        row(
+            "put, 1 process",
+            median_of(lambda: ops / anyio.run(puts, db, ops, "one")),
+            base_put,
+            "ops/s",
+            False,
+        )
+        row(
+            "merge_cookies, 1 process",
+            median_of(lambda: ops / anyio.run(merges, db, ops, "one")),
+            base_put,
+            "ops/s",
+            False,
+        )
+        base_put2 = median_of(lambda: two_processes("baseline-put", db, ops, False))
+        row(
+            "put, 2 processes (own profiles)",
+            median_of(lambda: two_processes("put", db, ops, False)),
+            base_put2,
+            "ops/s",
+            False,
+        )
+        row(
+            "put, 2 processes (one profile)",
+            median_of(lambda: two_processes("put", db, ops, True)),
+            base_put2,
+            "ops/s",
+            False,
+        )
+        row(
+            "merge_cookies, 2 processes (own profiles)",
+            median_of(lambda: two_processes("merge", db, ops, False)),
+            base_put2,
+            "ops/s",
+            False,
+        )
+        row(
+            "merge_cookies, 2 processes (one profile, CAS)",
+            median_of(lambda: two_processes("merge", db, ops, True)),
+            base_put2,
+            "ops/s",
+            False,
+        )
+
+    header = ("measure", "session-harvest", "baseline (sqlite3)", "ratio")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
+    print(
+        f"bench_store: {runs} runs x {ops} ops, medians; ratio = time ours / time baseline;"
+        f" {os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}"
+    )
+    for r in (header, tuple("-" * w for w in widths), *rows):
+        print(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

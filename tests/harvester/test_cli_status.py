@@ -1,0 +1,115 @@
+"""``harvest status``: one row per credential, never a secret; clear config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from storage import CredentialStatus, CredentialStore
+
+from ..storage.conftest import full_credential
+
+HARVESTED = 1_735_689_600.0
+
+
+def harvest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harvester", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "credentials.db"
+
+    async def fill() -> None:
+        async with CredentialStore.open(path) as store:
+            # Harvested at 2025-01-01T00:00:00Z, expired an hour later.
+            await store.put(
+                full_credential(
+                    "cloudflare", "default", harvested_at=HARVESTED, expires_at=HARVESTED + 3600
+                )
+            )
+            await store.put(full_credential("flowgpt", "work", expires_at=None))
+            await store.mark("flowgpt", "work", CredentialStatus.STALE, "403 interstitial")
+
+    anyio.run(fill)
+    return path
+
+
+def test_status_table_has_one_row_per_credential_and_no_secret(db: Path) -> None:
+    done = harvest("status", env={"HARVEST_DB": str(db)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == [
+        "PROVIDER",
+        "PROFILE",
+        "STATUS",
+        "HARVESTED",
+        "EXPIRES",
+        "BROWSER",
+        "LAST",
+        "ERROR",
+    ]
+    assert lines[1].split()[:3] == ["cloudflare", "default", "expired"]
+    assert "Chromium 156.0.8078.79" in lines[1]
+    assert lines[2].split()[:3] == ["flowgpt", "work", "stale"]
+    assert lines[2].endswith("403 interstitial")
+    assert len(lines) == 3
+    assert "SECRET" not in done.stdout + done.stderr
+
+
+def test_status_json(db: Path) -> None:
+    done = harvest("status", "--json", env={"HARVEST_DB": str(db)})
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [(r["provider"], r["profile"], r["status"]) for r in rows] == [
+        ("cloudflare", "default", "expired"),
+        ("flowgpt", "work", "stale"),
+    ]
+    assert rows[0]["browser"] == "Chromium 156.0.8078.79"
+    assert rows[0]["harvested_at"] == "2025-01-01T00:00:00+00:00"
+    assert rows[0]["expires_at"] == "2025-01-01T01:00:00+00:00"
+    assert rows[0]["cookies"] == 2
+    assert rows[1]["last_error"] == "403 interstitial"
+    assert "SECRET" not in done.stdout
+
+
+def test_status_without_a_database_says_what_to_do(tmp_path: Path) -> None:
+    db = tmp_path / "none.db"
+    done = harvest("status", env={"HARVEST_DB": str(db)})
+    assert done.returncode == 0
+    assert "no credentials yet" in done.stdout
+    assert "harvest refresh" in done.stdout
+    assert not db.exists()
+
+
+def test_config_error_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[browser]\nheadles = true\n")
+    done = harvest("--config", str(config), "status")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"harvest: {config}, line 2: unknown key 'browser.headles'; "
+        "valid keys in [browser]: args, executable, headless"
+    )
+
+
+def test_not_a_database_exits_1_with_advice(tmp_path: Path) -> None:
+    db = tmp_path / "notes.txt"
+    db.write_text("hello\n" * 100)
+    done = harvest("status", env={"HARVEST_DB": str(db)})
+    assert done.returncode == 1
+    assert "is not a session-harvest database" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert db.read_text() == "hello\n" * 100
