@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -19,3 +21,19 @@ def blockbuster() -> Iterator[BlockBuster]:
     """Fail any test in which our own code blocks the event loop (anyio's tripwire)."""
     with blockbuster_ctx(["storage", "client", "harvester"]) as bb:
         yield bb
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The Chromium executable. Missing: a skip on a developer's machine, a failure in CI."""
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    message = "no Chromium on PATH; `make install` installs Debian's chromium package"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message} (under CI a missing browser is a failure, never a skip)")
+    pytest.skip(message)
