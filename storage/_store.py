@@ -1,10 +1,12 @@
 """The credential store: one SQLite file shared by the daemon, scripts and clients.
 
-Concurrency rests on SQLite itself: WAL mode lets readers run beside a writer, every
-write is one ``BEGIN IMMEDIATE`` transaction (so two processes never deadlock upgrading
-a read lock), and ``busy_timeout`` makes a writer wait for another instead of failing.
-Inside one process an ``anyio.Lock`` keeps tasks from interleaving on the shared
-connection. This is the only module that imports ``aiosqlite``.
+Concurrency rests on SQLite itself: WAL mode lets readers run beside a writer, and
+``busy_timeout`` makes a writer wait for another instead of failing. Most operations
+are one statement (atomic on its own, one trip to aiosqlite's thread); the few that
+need several run in ``BEGIN IMMEDIATE``, which takes the write lock up front so two
+processes never deadlock upgrading a read lock. Write-back is a compare-and-set on the
+generation. Inside one process an ``anyio.Lock`` keeps tasks from interleaving on the
+shared connection. This is the only module that imports ``aiosqlite``.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def test_writer_killed_mid_write_20_times_leaves_the_database_intact(tmp_path: P
 
 
 def test_four_processes_creating_one_new_database_at_once(tmp_path: Path) -> None:
-    # Regression: switching a new file to WAL reports "locked" without waiting.
+    # Regression (issue 2): switching a new file to WAL reports "locked" without waiting.
     db = tmp_path / "new" / "credentials.db"
     with workers(*(["puts", str(db), "1", tag] for tag in "abcd")) as procs:
         finish(procs)
