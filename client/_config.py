@@ -251,6 +251,27 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+# The schema: every valid key and how its value is checked (``dict``: a sub-table).
+_TOP_LEVEL: Mapping[str, _Convert | type] = {
+    "database": _string,
+    "browser": dict,
+    "network": dict,
+    "harvester": dict,
+    "providers": dict,
+}
+_TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
+    "browser": {"executable": _string, "headless": _boolean, "args": _strings},
+    "network": {"proxy": _proxy, "ca_bundle": _string},
+    "harvester": {"concurrency": _positive_int},
+}
+_PROVIDER_TABLE: Mapping[str, _Convert | type] = {
+    "enabled": _boolean,
+    "proxy": _proxy,
+    "profiles": _profiles,
+    "refresh_before_expiry": _duration,
+}
+
+
 class _Reader:
     """Walks the parsed TOML against the schema, collecting converted values."""
 
@@ -261,40 +282,10 @@ class _Reader:
         self.base = source.parent if source is not None else Path.cwd()
 
     def config(self, data: dict[str, Any]) -> Config:
-        top = self.table(
-            data,
-            "",
-            {
-                "database": _string,
-                "browser": dict,
-                "network": dict,
-                "harvester": dict,
-                "providers": dict,
-            },
-        )
-        browser = self.table(
-            data.get("browser", {}),
-            "browser",
-            {
-                "executable": _string,
-                "headless": _boolean,
-                "args": _strings,
-            },
-        )
-        network = self.table(
-            data.get("network", {}),
-            "network",
-            {
-                "proxy": _proxy,
-                "ca_bundle": _string,
-            },
-        )
-        harvester = self.table(
-            data.get("harvester", {}),
-            "harvester",
-            {
-                "concurrency": _positive_int,
-            },
+        top = self.table(data, "", _TOP_LEVEL)
+        browser, network, harvester = (
+            self.table(data.get(name, {}), name, _TABLES[name])
+            for name in ("browser", "network", "harvester")
         )
         providers = {}
         for name, table in data.get("providers", {}).items():
@@ -305,17 +296,7 @@ class _Reader:
                     f"{', '.join(sorted(self.known))}",
                     key,
                 )
-            values = self.table(
-                table,
-                key,
-                {
-                    "enabled": _boolean,
-                    "proxy": _proxy,
-                    "profiles": _profiles,
-                    "refresh_before_expiry": _duration,
-                },
-            )
-            providers[name] = ProviderConfig(**values)
+            providers[name] = ProviderConfig(**self.table(table, key, _PROVIDER_TABLE))
         return Config(
             database=self.path(top["database"]) if "database" in top else default_database(),
             browser=BrowserConfig(
