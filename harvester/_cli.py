@@ -16,8 +16,6 @@ from ._status import status_json, status_table
 
 __all__ = ["main"]
 
-log = logging.getLogger("harvester")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""

@@ -392,24 +392,12 @@ class CredentialStore:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction, committed unless the body raises.
-
-        The lock keeps other tasks' statements out of it. A cancelled body is rolled back
-        (shielded, so the connection is never left inside a transaction); a commit, once
-        begun, is finished.
-        """
+        """Several statements as one transaction; the lock keeps other tasks' out."""
         async with self._lock:
             db = self._connection()
             with _translate_busy():
-                try:
-                    await db.execute_fetchall("BEGIN IMMEDIATE")
+                async with _immediate(db):
                     yield db
-                except BaseException:
-                    with anyio.CancelScope(shield=True):
-                        await _rollback(db)
-                    raise
-                with anyio.CancelScope(shield=True):
-                    await db.execute_fetchall("COMMIT")
 
 
 class _Opening:
@@ -507,19 +495,31 @@ async def _enable_wal(conn: aiosqlite.Connection, path: Path, busy_timeout: floa
 
 
 async def _migrate(conn: aiosqlite.Connection) -> None:
-    await conn.execute("BEGIN IMMEDIATE")
-    try:
+    async with _immediate(conn):
         # Read again under the write lock: another process may have migrated meanwhile.
         version = await _scalar(conn, "PRAGMA user_version")
         for statements in MIGRATIONS[version:]:
             for statement in statements:
                 await conn.execute(statement)
         await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+@asynccontextmanager
+async def _immediate(db: aiosqlite.Connection) -> AsyncIterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction, committed unless the body raises.
+
+    A cancelled or failed body is rolled back (shielded, so the connection is never
+    left inside a transaction); a commit, once begun, is finished.
+    """
+    try:
+        await db.execute_fetchall("BEGIN IMMEDIATE")
+        yield
     except BaseException:
         with anyio.CancelScope(shield=True):
-            await _rollback(conn)
+            await _rollback(db)
         raise
-    await conn.execute("COMMIT")
+    with anyio.CancelScope(shield=True):
+        await db.execute_fetchall("COMMIT")
 
 
 def _restrict_mode(path: Path) -> None:
