@@ -204,14 +204,17 @@ def main() -> None:
 
     rows: list[tuple[str, str, str, str]] = []
 
-    def row(name: str, ours: float, base: float | None, unit: str, lower_is_better: bool) -> None:
-        ratio = "" if base is None else f"{(ours / base):.2f}x"
-        if base is not None and not lower_is_better:
-            ratio = f"{(base / ours):.2f}x"  # time ratio either way: >1 means slower
+    def row(name: str, ours: float, base: float | None, unit: str, *, rate: bool = False) -> None:
+        # The ratio compares times either way (>1 means slower): for rates it is inverted.
+        ratio = "" if base is None else f"{(base / ours if rate else ours / base):.2f}x"
         rows.append(
             (name, f"{ours:,.1f} {unit}", "" if base is None else f"{base:,.1f} {unit}", ratio)
         )
         print(f"  measured {name}", file=sys.stderr, flush=True)
+
+    def micros(samples: list[list[float]], stat: Callable[[list[float]], float]) -> float:
+        """``stat`` of each run's latencies, median over the runs, in microseconds."""
+        return statistics.median(stat(run) for run in samples) * 1e6
 
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         db = Path(tmp) / "credentials.db"
@@ -223,35 +226,17 @@ def main() -> None:
 
         latencies = [anyio.run(get_latencies, db, ops, "p0") for _ in range(runs)]
         baseline = [baseline_get_latencies(db, ops) for _ in range(runs)]
+        best = [anyio.run(get_latencies, db, ops, None) for _ in range(runs)]
+        median = statistics.median
         row(
             "get(provider, profile) median",
-            statistics.median(statistics.median(r) for r in latencies) * 1e6,
-            statistics.median(statistics.median(r) for r in baseline) * 1e6,
+            micros(latencies, median),
+            micros(baseline, median),
             "us",
-            True,
         )
-        row(
-            "get(provider, profile) p99",
-            statistics.median(p99(r) for r in latencies) * 1e6,
-            statistics.median(p99(r) for r in baseline) * 1e6,
-            "us",
-            True,
-        )
-        best = [anyio.run(get_latencies, db, ops, None) for _ in range(runs)]
-        row(
-            "get(provider) best fresh median",
-            statistics.median(statistics.median(r) for r in best) * 1e6,
-            None,
-            "us",
-            True,
-        )
-        row(
-            "get(provider) best fresh p99",
-            statistics.median(p99(r) for r in best) * 1e6,
-            None,
-            "us",
-            True,
-        )
+        row("get(provider, profile) p99", micros(latencies, p99), micros(baseline, p99), "us")
+        row("get(provider) best fresh median", micros(best, median), None, "us")
+        row("get(provider) best fresh p99", micros(best, p99), None, "us")
 
         base_put = median_of(lambda: ops / baseline_puts(db, ops, "b"))
         row(
@@ -259,14 +244,14 @@ def main() -> None:
             median_of(lambda: ops / anyio.run(puts, db, ops, "one")),
             base_put,
             "ops/s",
-            False,
+            rate=True,
         )
         row(
             "merge_cookies, 1 process",
             median_of(lambda: ops / anyio.run(merges, db, ops, "one")),
             base_put,
             "ops/s",
-            False,
+            rate=True,
         )
         base_put2 = median_of(lambda: two_processes("baseline-put", db, ops, False))
         row(
@@ -274,28 +259,28 @@ def main() -> None:
             median_of(lambda: two_processes("put", db, ops, False)),
             base_put2,
             "ops/s",
-            False,
+            rate=True,
         )
         row(
             "put, 2 processes (one profile)",
             median_of(lambda: two_processes("put", db, ops, True)),
             base_put2,
             "ops/s",
-            False,
+            rate=True,
         )
         row(
             "merge_cookies, 2 processes (own profiles)",
             median_of(lambda: two_processes("merge", db, ops, False)),
             base_put2,
             "ops/s",
-            False,
+            rate=True,
         )
         row(
             "merge_cookies, 2 processes (one profile, CAS)",
             median_of(lambda: two_processes("merge", db, ops, True)),
             base_put2,
             "ops/s",
-            False,
+            rate=True,
         )
 
     header = ("measure", "session-harvest", "baseline (sqlite3)", "ratio")

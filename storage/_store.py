@@ -392,7 +392,7 @@ class CredentialStore:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Several statements as one transaction; the lock keeps other tasks' out."""
+        """Several statements as one transaction; the lock keeps other tasks out of it."""
         async with self._lock:
             db = self._connection()
             with _translate_busy():
