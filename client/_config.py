@@ -61,9 +61,13 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class HarvesterConfig:
-    """``[harvester]``: how the daemon schedules harvests."""
+    """``[harvester]``: how harvests run and how the daemon schedules them."""
 
-    concurrency: int = 2
+    concurrency: int = 2  # harvests at once
+    restart_after: int = 50  # harvests per browser before a fresh one (Chromium leaks)
+    backoff: float = 30.0  # first delay after a failed harvest; doubles per failure
+    backoff_max: float = 1800.0
+    poll_interval: float = 1.0  # how often the daemon looks for refresh requests
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,13 @@ _TOP_LEVEL: Mapping[str, _Convert | type] = {
 _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
     "browser": {"executable": _string, "headless": _boolean, "args": _strings},
     "network": {"proxy": _proxy, "ca_bundle": _string},
-    "harvester": {"concurrency": _positive_int},
+    "harvester": {
+        "concurrency": _positive_int,
+        "restart_after": _positive_int,
+        "backoff": _duration,
+        "backoff_max": _duration,
+        "poll_interval": _duration,
+    },
 }
 _PROVIDER_TABLE: Mapping[str, _Convert | type] = {
     "enabled": _boolean,

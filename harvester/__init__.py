@@ -3,5 +3,25 @@
 from __future__ import annotations
 
 from ._cli import main
+from ._errors import (
+    BrowserFailed,
+    BrowserNotFound,
+    DaemonRunning,
+    HarvestBusy,
+    HarvestError,
+    HarvestTimeout,
+    PageError,
+)
+from ._harvester import Harvester
 
-__all__ = ["main"]
+__all__ = [
+    "BrowserFailed",
+    "BrowserNotFound",
+    "DaemonRunning",
+    "HarvestBusy",
+    "HarvestError",
+    "HarvestTimeout",
+    "Harvester",
+    "PageError",
+    "main",
+]

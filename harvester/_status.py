@@ -10,7 +10,7 @@ from typing import Any
 
 from storage import Credential
 
-__all__ = ["status_json", "status_rows", "status_table"]
+__all__ = ["relative_time", "status_json", "status_rows", "status_table"]
 
 _COLUMNS = ("PROVIDER", "PROFILE", "STATUS", "HARVESTED", "EXPIRES", "BROWSER", "LAST ERROR")
 
@@ -47,8 +47,8 @@ def status_table(credentials: Sequence[Credential], now: float | None = None) ->
             row["provider"],
             row["profile"],
             row["status"],
-            _relative(c.harvested_at, now),
-            _relative(c.expires_at, now),
+            relative_time(c.harvested_at, now),
+            relative_time(c.expires_at, now),
             row["browser"] or "-",
             _shorten(row["last_error"] or "-", 60),
         )
@@ -70,7 +70,7 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-def _relative(timestamp: float | None, now: float) -> str:
+def relative_time(timestamp: float | None, now: float) -> str:
     """``"5m ago"`` or ``"in 2h"``; ``"-"`` when unknown."""
     if timestamp is None:
         return "-"

@@ -85,9 +85,11 @@ class Cookie:
             return False
         if self.secure and parts.scheme.lower() not in _SECURE_SCHEMES:
             return False
-        return _domain_matches(host, self.domain, host_only=self.host_only) and _path_matches(
-            parts.path or "/", self.path
-        )
+        return self.domain_matches(host) and _path_matches(parts.path or "/", self.path)
+
+    def domain_matches(self, host: str) -> bool:
+        """Whether a request to ``host`` is in this cookie's domain (RFC 6265 section 5.1.3)."""
+        return _domain_matches(host.lower(), self.domain, host_only=self.host_only)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field, the value included: for storage only."""

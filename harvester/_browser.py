@@ -1,0 +1,599 @@
+"""The only module that imports nodriver: a Chromium we launch, driven over CDP.
+
+We start Chromium ourselves rather than through ``nodriver.start()``: with a
+parent-death signal and its own process group, no Chromium outlives us, even when we
+are SIGKILLed. nodriver then connects to it by host and port and speaks CDP. Each
+harvest gets a ``Page`` in its own browser context (separate cookies and storage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from nodriver import cdp
+from nodriver.core.connection import Connection, ProtocolException
+
+from storage import Cookie
+
+from ._errors import BrowserFailed, BrowserNotFound, PageError
+
+__all__ = [
+    "BrowserExited",
+    "BrowserInfo",
+    "Chromium",
+    "Page",
+    "PageChanged",
+    "PageEvent",
+    "RequestHeaders",
+    "RequestSent",
+    "find_chromium",
+]
+
+logger = logging.getLogger(__name__)
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+# Flags for a browser on a closed network: no calls home, no updates, no QUIC (a UDP
+# path our CONNECT proxies cannot carry), no first-run UI.
+_BASE_FLAGS = (
+    "--remote-debugging-port=0",
+    "--remote-debugging-address=127.0.0.1",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-breakpad",
+    "--disable-domain-reliability",
+    "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
+    "--metrics-recording-only",
+    "--password-store=basic",
+    "--use-mock-keychain",
+    "--lang=en-US",
+    "--window-size=1366,768",
+)
+_PROFILE_PREFIX = "session-harvest-chromium-"
+_PR_SET_PDEATHSIG = 1
+_HIGH_ENTROPY_HINTS = (
+    "architecture",
+    "bitness",
+    "brands",
+    "fullVersionList",
+    "mobile",
+    "model",
+    "platform",
+    "platformVersion",
+    "wow64",
+    "formFactors",
+)
+
+
+def find_chromium(configured: str | os.PathLike[str] | None = None) -> Path:
+    """The Chromium to run: ``configured`` if given, else the first known name on PATH."""
+    if configured is not None:
+        path = Path(configured)
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise BrowserNotFound(
+            f"the configured browser {str(path)!r} is not an executable file; "
+            "fix [browser] executable in the config file"
+        )
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    raise BrowserNotFound(
+        f"no Chromium found on PATH (looked for {', '.join(CHROMIUM_NAMES)}); install one "
+        "(Debian/Ubuntu: `apt-get install chromium`, or `make install` as root) or set "
+        "[browser] executable in the config file"
+    )
+
+
+@dataclass(frozen=True)
+class BrowserInfo:
+    """What a harvest records about the browser, read once per launch."""
+
+    product: str  # e.g. "Chrome/156.0.8078.79"
+    version: str  # e.g. "156.0.8078.79"
+    user_agent: str  # the user agent with "HeadlessChrome" replaced
+    metadata: Mapping[str, Any]  # CDP userAgentMetadata: brands, full version list, ...
+    accept_language: str = "en-US,en"  # Chromium adds the q-values itself
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+
+# -- events a page reports, in our own terms (callers never see nodriver's types) ----
+
+
+@dataclass(frozen=True)
+class RequestSent:
+    """The page is about to send a request (``Network.requestWillBeSent``)."""
+
+    request_id: str
+    url: str
+    resource_type: str  # "Document", "Fetch", "XHR", ...
+
+
+@dataclass(frozen=True)
+class RequestHeaders:
+    """The headers a request really carried (``Network.requestWillBeSentExtraInfo``)."""
+
+    request_id: str
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class PageChanged:
+    """Something that may have changed the page: a load, a navigation, a response."""
+
+
+@dataclass(frozen=True)
+class BrowserExited:
+    """The Chromium process is gone."""
+
+    returncode: int | None
+
+
+PageEvent = RequestSent | RequestHeaders | PageChanged | BrowserExited
+
+
+class Chromium:
+    """One running Chromium, launched by us and attached to over CDP."""
+
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        profile: Path,
+        connection: Connection,
+        executable: Path,
+    ) -> None:
+        self.process = process
+        self.profile = profile
+        self.executable = executable
+        self.info: BrowserInfo | None = None
+        self._connection = connection
+        self._pages: set[Page] = set()
+        self._closed = False
+        self._exit_listeners: list[Callable[[BrowserExited], None]] = []
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    @classmethod
+    async def launch(
+        cls,
+        executable: Path,
+        *,
+        headless: bool = True,
+        args: Sequence[str] = (),
+        start_within: float = 30.0,
+    ) -> Chromium:
+        """Start Chromium and connect; raises ``BrowserFailed`` with its last log lines."""
+        profile = await anyio.to_thread.run_sync(_new_profile_dir)
+        flags = [*_BASE_FLAGS, f"--user-data-dir={profile}"]
+        if headless:
+            flags.append("--headless")
+        if os.geteuid() == 0:
+            flags.append("--no-sandbox")  # Chromium refuses to run as root with it
+        flags.extend(args)
+        flags.append("about:blank")  # chrome://newtab redirects under the first evaluate
+        log = await anyio.to_thread.run_sync(_open_log, profile)
+        parent = os.getpid()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                str(executable),
+                *flags,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                preexec_fn=lambda: _die_with_parent(parent),
+            )
+        except OSError as exc:
+            await anyio.to_thread.run_sync(_remove_profile, profile)
+            raise BrowserFailed(f"could not run {executable}: {exc.strerror}") from exc
+        finally:
+            log.close()
+        try:
+            with anyio.fail_after(start_within):
+                url = await _devtools_url(profile, process)
+            connection = Connection()
+            connection.websocket_url = url
+            browser = cls(process, profile, connection, executable)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                tail = await anyio.to_thread.run_sync(_log_tail, profile)
+                await _kill(process)
+                await anyio.to_thread.run_sync(_remove_profile, profile)
+            if isinstance(exc, TimeoutError):
+                raise BrowserFailed(
+                    f"Chromium did not open its debugging port within {start_within:.0f}s{tail}"
+                ) from exc
+            raise
+        try:
+            browser.info = await browser._read_info()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await browser.close()
+            raise
+        return browser
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None and not self._closed
+
+    def on_exit(self, callback: Callable[[BrowserExited], None]) -> Callable[[], None]:
+        """Call ``callback`` when the process ends; returns a function that unsubscribes."""
+        self._exit_listeners.append(callback)
+        return lambda: self._exit_listeners.remove(callback)
+
+    async def new_page(self, *, proxy: str | None = None) -> Page:
+        """A blank tab in a new, isolated browser context (through ``proxy`` if given)."""
+        context = await self.send(
+            cdp.target.create_browser_context(dispose_on_detach=True, proxy_server=proxy)
+        )
+        try:
+            target = await self.send(
+                cdp.target.create_target("about:blank", browser_context_id=context)
+            )
+            connection = Connection(target=target, parent=self._connection)
+            page = Page(self, connection, context)
+            await page.start()
+        except BaseException:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await self.send(cdp.target.dispose_browser_context(context))
+            raise
+        self._pages.add(page)
+        return page
+
+    async def send(self, command: Any) -> Any:
+        """Send one browser-level CDP command; errors become ``BrowserFailed``/``PageError``."""
+        return await _send(self, self._connection, command)
+
+    async def close(self) -> None:
+        """Close every page and the browser; returns once no process of it is left."""
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            for page in list(self._pages):
+                await page.close()
+            if self.process.returncode is None:
+                with anyio.move_on_after(3), contextlib.suppress(Exception):
+                    await self._connection.send(cdp.browser.close())
+            with contextlib.suppress(Exception):
+                await self._connection.aclose()
+            with anyio.move_on_after(5):
+                await self.process.wait()
+            await _kill(self.process)
+            self._watcher.cancel()
+            await anyio.to_thread.run_sync(_remove_profile, self.profile)
+
+    async def _watch(self) -> None:
+        code = await self.process.wait()
+        if not self._closed:
+            logger.warning("Chromium (pid %d) exited unexpectedly with code %s", self.pid, code)
+        for listener in list(self._exit_listeners):
+            listener(BrowserExited(code))
+
+    async def _read_info(self) -> BrowserInfo:
+        _protocol, product, _revision, user_agent, _js = await self.send(cdp.browser.get_version())
+        # The client-hint values are read from a chrome:// page: about:blank is not a
+        # secure context, so navigator.userAgentData is missing there.
+        context = await self.send(cdp.target.create_browser_context(dispose_on_detach=True))
+        target = await self.send(
+            cdp.target.create_target("chrome://version/", browser_context_id=context)
+        )
+        probe = Connection(target=target, parent=self._connection)
+        try:
+            hints = await _evaluate(
+                self,
+                probe,
+                "navigator.userAgentData.getHighEntropyValues("
+                f"{json.dumps(list(_HIGH_ENTROPY_HINTS))}).then(JSON.stringify)",
+                await_promise=True,
+            )
+        finally:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await probe.aclose()
+                await self.send(cdp.target.dispose_browser_context(context))
+        if not isinstance(hints, str):
+            raise BrowserFailed("Chromium did not report its client hints")
+        return browser_info(product, user_agent, json.loads(hints))
+
+
+def browser_info(product: str, user_agent: str, hints: Mapping[str, Any]) -> BrowserInfo:
+    """The identity a harvest presents: the real version, never "HeadlessChrome"."""
+    version = product.split("/", 1)[-1]
+    user_agent = user_agent.replace("HeadlessChrome/", "Chrome/")
+    metadata = {
+        "brands": [dict(b) for b in hints.get("brands", [])],
+        "fullVersionList": [dict(b) for b in hints.get("fullVersionList", [])],
+        "fullVersion": version,
+        "platform": hints.get("platform", "Linux"),
+        "platformVersion": hints.get("platformVersion", ""),
+        "architecture": hints.get("architecture", "x86"),
+        "model": hints.get("model", ""),
+        "mobile": bool(hints.get("mobile", False)),
+        "bitness": hints.get("bitness", "64"),
+        "wow64": bool(hints.get("wow64", False)),
+    }
+    if hints.get("formFactors"):
+        metadata["formFactors"] = list(hints["formFactors"])
+    return BrowserInfo(product=product, version=version, user_agent=user_agent, metadata=metadata)
+
+
+class Page:
+    """One tab in its own browser context; closing it disposes the context."""
+
+    def __init__(self, browser: Chromium, connection: Connection, context: Any) -> None:
+        self.browser = browser
+        self._connection = connection
+        self._context = context
+        self._listeners: list[Callable[[PageEvent], None]] = []
+        self._closed = False
+        self._unsubscribe = browser.on_exit(self._emit)
+
+    async def start(self) -> None:
+        """Subscribe to the events readiness and header capture need."""
+        # Handlers do not enable their CDP domain: enable Network and Page ourselves.
+        await self.send(cdp.network.enable())
+        await self.send(cdp.page.enable())
+        handlers: dict[type, Callable[[Any], PageEvent | None]] = {
+            cdp.network.RequestWillBeSent: lambda e: RequestSent(
+                str(e.request_id), e.request.url, e.type_.value if e.type_ else "Other"
+            ),
+            cdp.network.RequestWillBeSentExtraInfo: lambda e: RequestHeaders(
+                str(e.request_id), tuple((str(k), str(v)) for k, v in dict(e.headers).items())
+            ),
+            cdp.network.LoadingFinished: lambda _e: PageChanged(),
+            cdp.page.LoadEventFired: lambda _e: PageChanged(),
+            cdp.page.DomContentEventFired: lambda _e: PageChanged(),
+            cdp.page.FrameNavigated: lambda _e: PageChanged(),
+        }
+        for event_type, translate in handlers.items():
+            self._connection.add_handler(event_type, _handler(self, translate))
+
+    def on_event(self, callback: Callable[[PageEvent], None]) -> None:
+        """Call ``callback`` (synchronously, on the event loop) for every page event."""
+        self._listeners.append(callback)
+
+    def _emit(self, event: PageEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a listener's bug must not kill nodriver's reader task
+                logger.exception("page event listener failed")
+
+    async def send(self, command: Any) -> Any:
+        return await _send(self.browser, self._connection, command)
+
+    async def set_user_agent(self, info: BrowserInfo) -> None:
+        """Present ``info``'s user agent and client hints (before navigating)."""
+        metadata = cdp.emulation.UserAgentMetadata.from_json(dict(info.metadata))
+        await self.send(
+            cdp.emulation.set_user_agent_override(
+                user_agent=info.user_agent,
+                accept_language=info.accept_language,
+                platform=_navigator_platform(info),
+                user_agent_metadata=metadata,
+            )
+        )
+
+    async def navigate(self, url: str) -> None:
+        """Start loading ``url``; raises ``PageError`` when it cannot even start."""
+        _frame, _loader, error, *_ = await self.send(cdp.page.navigate(url))
+        if error:
+            raise PageError(f"could not open {url}: {error}")
+
+    async def evaluate(self, expression: str, *, await_promise: bool = False) -> Any:
+        """The JSON value of ``expression``; ``PageError`` if it throws."""
+        return await _evaluate(self.browser, self._connection, expression, await_promise)
+
+    async def cookies(self) -> list[Cookie]:
+        """Every cookie of this page's browser context, HttpOnly ones included."""
+        found = await self.browser.send(cdp.storage.get_cookies(browser_context_id=self._context))
+        return [_cookie(c) for c in found]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._unsubscribe()
+        self.browser._pages.discard(self)
+        with anyio.CancelScope(shield=True):
+            with contextlib.suppress(Exception):
+                await self._connection.aclose()
+            if self.browser.alive:
+                with anyio.move_on_after(5), contextlib.suppress(Exception):
+                    await self.browser.send(cdp.target.dispose_browser_context(self._context))
+
+
+def _handler(page: Page, translate: Callable[[Any], PageEvent | None]) -> Callable[..., None]:
+    # nodriver calls handlers with (event, connection) and retries with (event) on a
+    # TypeError; taking *args keeps a TypeError inside translate from running it twice.
+    def handle(*args: Any) -> None:
+        event = translate(args[0])
+        if event is not None:
+            page._emit(event)
+
+    return handle
+
+
+async def _send(browser: Chromium, connection: Connection, command: Any) -> Any:
+    try:
+        return await connection.send(command)
+    except ProtocolException as exc:
+        if not browser.alive:
+            raise _exited(browser) from exc
+        raise PageError(f"the browser refused a command: {_short(str(exc))}") from exc
+    except (ConnectionError, OSError, RuntimeError) as exc:
+        # nodriver raises these when the websocket drops, i.e. Chromium is gone.
+        with anyio.move_on_after(1):
+            await browser.process.wait()
+        raise _exited(browser) from exc
+
+
+def _exited(browser: Chromium) -> BrowserFailed:
+    code = browser.process.returncode
+    how = "closed" if browser._closed else f"exited unexpectedly (code {code})"
+    return BrowserFailed(f"Chromium (pid {browser.pid}) {how}")
+
+
+async def _evaluate(
+    browser: Chromium, connection: Connection, expression: str, await_promise: bool = False
+) -> Any:
+    remote, thrown = await _send(
+        browser,
+        connection,
+        cdp.runtime.evaluate(expression, return_by_value=True, await_promise=await_promise),
+    )
+    if thrown is not None:
+        description = (thrown.exception.description if thrown.exception else None) or thrown.text
+        raise PageError(f"a page script failed: {_short(description.splitlines()[0])}")
+    # evaluate hands errors back as objects: only trust plain JSON values.
+    if remote.type_ in ("string", "number", "boolean", "object") and remote.subtype != "error":
+        return remote.value
+    return None
+
+
+def _cookie(c: Any) -> Cookie:
+    return Cookie(
+        name=c.name,
+        value=c.value,
+        domain=c.domain,
+        path=c.path or "/",
+        expires=None if c.session or c.expires is None or c.expires < 0 else float(c.expires),
+        secure=bool(c.secure),
+        http_only=bool(c.http_only),
+        same_site=c.same_site.value if c.same_site is not None else None,
+        host_only=not c.domain.startswith("."),
+    )
+
+
+def _navigator_platform(info: BrowserInfo) -> str:
+    # navigator.platform as Chrome reports it for each client-hint platform.
+    platform = str(info.metadata.get("platform", "Linux"))
+    return {"Windows": "Win32", "macOS": "MacIntel", "Linux": "Linux x86_64"}.get(
+        platform, platform
+    )
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- process and profile directory ---------------------------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)  # loaded before fork: the child only calls it
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child before exec: get SIGKILL when the launching thread dies."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+async def _devtools_url(profile: Path, process: asyncio.subprocess.Process) -> str:
+    """Wait for Chromium to write its debugging port (a short poll: it is a file)."""
+    marker = profile / "DevToolsActivePort"
+    delay = 0.01
+    while True:
+        if process.returncode is not None:
+            tail = await anyio.to_thread.run_sync(_log_tail, profile)
+            raise BrowserFailed(f"Chromium exited at start with code {process.returncode}{tail}")
+        text = await anyio.Path(marker).read_text() if await anyio.Path(marker).exists() else ""
+        lines = text.split("\n")
+        if len(lines) >= 2 and lines[0].strip().isdigit() and lines[1].startswith("/"):
+            return f"ws://127.0.0.1:{lines[0].strip()}{lines[1].strip()}"
+        await anyio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL Chromium's whole process group (its helpers too) and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with anyio.move_on_after(5):
+        await process.wait()
+
+
+def _profile_root() -> Path:
+    return Path(tempfile.gettempdir())
+
+
+def _new_profile_dir() -> Path:
+    _remove_orphaned_profiles()
+    return Path(tempfile.mkdtemp(prefix=f"{_PROFILE_PREFIX}{os.getpid()}-"))
+
+
+def _remove_orphaned_profiles() -> None:
+    # A SIGKILLed harvester cannot remove its profile; the next launch does.
+    pattern = re.compile(re.escape(_PROFILE_PREFIX) + r"(\d+)-")
+    for entry in _profile_root().glob(f"{_PROFILE_PREFIX}*"):
+        match = pattern.match(entry.name)
+        if match and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _open_log(profile: Path) -> Any:
+    return open(profile / "chromium.log", "wb")  # handed to the child, closed by launch
+
+
+def _log_tail(profile: Path, lines: int = 5) -> str:
+    try:
+        text = (profile / "chromium.log").read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return (":\n  " + "\n  ".join(tail)) if tail else ""
+
+
+def _remove_profile(profile: Path) -> None:
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def chromium_processes(profile: Path | None = None) -> Iterator[int]:
+    """PIDs of running Chromium processes (of ``profile`` only, if given); for tests."""
+    needle = f"--user-data-dir={profile}" if profile is not None else _PROFILE_PREFIX
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in cmdline and state != "Z":
+            yield int(entry.name)

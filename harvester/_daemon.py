@@ -1,0 +1,224 @@
+"""``harvest daemon``: keep every enabled (provider, profile) fresh until stopped.
+
+One task group holds one keeper per (provider, profile), which sleeps until the
+credential is due (``expires_at - refresh_before_expiry``, jittered) or a refresh
+request wakes it, and one poller that claims refresh requests from the store. Failed
+harvests back off exponentially. The harvester caps how many run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import math
+import os
+import random
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from anyio import CancelScope
+
+from client import Config
+from storage import Credential, CredentialStatus, RefreshRequest
+
+from ._errors import DaemonRunning, HarvestError
+from ._harvester import Harvester
+
+__all__ = ["Daemon", "DaemonLock", "next_delay"]
+
+logger = logging.getLogger("harvester.daemon")
+
+_JITTER = 0.1
+
+
+def next_delay(
+    credential: Credential | None,
+    now: float,
+    *,
+    before: float,
+    failures: int,
+    backoff: float,
+    backoff_max: float,
+    rng: Callable[[float, float], float] = random.uniform,
+) -> float:
+    """Seconds until (provider, profile) should be harvested again.
+
+    After ``failures`` failed harvests in a row: ``backoff`` doubling per failure,
+    capped at ``backoff_max``. Otherwise: now if there is no usable credential, never
+    if it does not expire, else ``before`` seconds ahead of expiry. Each delay is
+    jittered by +-10 % so many profiles do not harvest in lockstep; a jittered refresh
+    still lands at least ``before / 2`` ahead of expiry.
+    """
+    if failures > 0:
+        return min(backoff * 2.0 ** (failures - 1), backoff_max) * rng(1 - _JITTER, 1 + _JITTER)
+    if credential is None or credential.status != CredentialStatus.FRESH:
+        return 0.0
+    if credential.expires_at is None:
+        return math.inf
+    due = credential.expires_at - before - now
+    if due <= 0:
+        return 0.0
+    latest = credential.expires_at - before / 2 - now
+    return min(due * rng(1 - _JITTER, 1 + _JITTER), latest)
+
+
+class DaemonLock:
+    """An exclusive lock next to the database: one daemon per database file.
+
+    The OS drops the lock when its process dies, however it dies, so a killed daemon
+    never blocks the next one.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.path = database.with_name(database.name + ".daemon.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise ``DaemonRunning`` naming the holder's pid (blocking I/O)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DaemonRunning(
+                f"another harvest daemon (pid {holder}) is already running on "
+                f"{self.database}; stop it first, or use "
+                "`harvest refresh` for a one-off harvest (the running daemon serves clients)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+@dataclass
+class _Target:
+    provider: str
+    profile: str
+    wake: anyio.Event = field(default_factory=anyio.Event)
+    requests: dict[int, float] = field(default_factory=dict)  # id -> requested_at
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}/{self.profile}"
+
+
+class Daemon:
+    """The scheduler; ``run`` until cancelled (or a signal when ``handle_signals``)."""
+
+    def __init__(self, harvester: Harvester, config: Config) -> None:
+        self.harvester = harvester
+        self.config = config
+        self.targets: dict[tuple[str, str], _Target] = {}
+
+    def _enabled(self) -> Iterator[tuple[str, str]]:
+        for provider in self.harvester.provider_names():
+            settings = self.config.provider(provider)
+            if settings.enabled:
+                for profile in settings.profiles:
+                    yield provider, profile
+
+    async def run(self, *, handle_signals: bool = True) -> None:
+        lock = DaemonLock(self.config.database)
+        await anyio.to_thread.run_sync(lock.acquire)
+        try:
+            self.targets = {key: _Target(*key) for key in self._enabled()}
+            logger.info(
+                "daemon started (pid %d) on %s: %s",
+                os.getpid(),
+                self.config.database,
+                ", ".join(t.name for t in self.targets.values()) or "no enabled providers",
+            )
+            async with anyio.create_task_group() as group:
+                if handle_signals:
+                    group.start_soon(_stop_on_signal, group.cancel_scope)
+                group.start_soon(self._poll_requests, group)
+                for target in self.targets.values():
+                    group.start_soon(self._keep, target)
+        finally:
+            await anyio.to_thread.run_sync(lock.release)
+            logger.info("daemon stopped")
+
+    async def _keep(self, target: _Target) -> None:
+        """Harvest ``target`` whenever it is due or requested, forever."""
+        settings = self.config.provider(target.provider)
+        tuning = self.config.harvester
+        failures = 0
+        store = self.harvester.store
+        while True:
+            credential = await store.get(target.provider, target.profile)
+            delay = next_delay(
+                credential,
+                self.harvester.now(),
+                before=settings.refresh_before_expiry,
+                failures=failures,
+                backoff=tuning.backoff,
+                backoff_max=tuning.backoff_max,
+            )
+            if not target.requests:
+                if delay > 0:
+                    logger.debug("%s: next harvest in %.0fs", target.name, delay)
+                with anyio.move_on_after(delay):
+                    await target.wake.wait()
+                target.wake = anyio.Event()
+            started = self.harvester.now()
+            try:
+                await self.harvester.refresh(target.provider, target.profile)
+            except HarvestError:
+                failures += 1  # the harvester has logged it and recorded the attempt
+            else:
+                failures = 0
+            served = [rid for rid, at in target.requests.items() if at <= started]
+            for rid in served:
+                del target.requests[rid]
+                await store.finish_refresh(rid)
+
+    async def _poll_requests(self, group: anyio.abc.TaskGroup) -> None:
+        """Claim refresh requests from the store and wake the keepers they name."""
+        store = self.harvester.store
+        interval = self.config.harvester.poll_interval
+        while True:
+            # The claim outlives the harvest it triggers; a dead daemon's claim lapses.
+            claimed = await store.take_refresh_requests(self.harvester.holder, ttl=600)
+            for request in claimed:
+                target = self.targets.get((request.provider, request.profile))
+                if target is not None:
+                    if request.id not in target.requests:
+                        logger.info("%s: refresh requested (%s)", target.name, request.reason)
+                    target.requests[request.id] = request.requested_at
+                    target.wake.set()
+                else:
+                    group.start_soon(self._serve_once, request)
+            await anyio.sleep(interval)
+
+    async def _serve_once(self, request: RefreshRequest) -> None:
+        """A request for a (provider, profile) the daemon does not schedule."""
+        name = f"{request.provider}/{request.profile}"
+        settings = self.config.provider(request.provider)
+        known = request.provider in self.harvester.provider_names()
+        if known and settings.enabled:
+            logger.info("%s: refresh requested (%s)", name, request.reason)
+            with contextlib.suppress(HarvestError):
+                await self.harvester.refresh(request.provider, request.profile)
+        else:
+            logger.warning("%s: refresh request dropped: provider unknown or disabled", name)
+        await self.harvester.store.finish_refresh(request)
+
+
+async def _stop_on_signal(scope: CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for received in signals:
+            logger.info("daemon stopping (%s)", signal.Signals(received).name)
+            scope.cancel()
+            return

@@ -1,0 +1,328 @@
+"""``Harvester``: runs recipes in a shared Chromium and stores what they collect.
+
+One harvest of a (provider, profile) at a time, everywhere: callers in this process
+share an in-flight harvest, and a lease in the store keeps other processes (the daemon,
+``harvest refresh``, a client) from starting the same one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit
+
+import anyio
+
+from client import (
+    Config,
+    HarvestRecipe,
+    impersonate_target,
+    load_config,
+    provider_names,
+    recipe_for,
+)
+from storage import Attempt, Credential, CredentialStatus, CredentialStore
+
+from ._browser import BrowserInfo, Chromium, find_chromium
+from ._collect import collect
+from ._errors import HarvestBusy, HarvestError, PageError
+from ._pool import BrowserPool
+from ._status import relative_time
+
+__all__ = ["Harvester"]
+
+logger = logging.getLogger("harvester")
+
+# How long a lease outlives the harvest's own timeout (browser start, storing).
+_LEASE_MARGIN = 120.0
+_LEASE_POLL = 0.5
+
+
+class Harvester:
+    """Harvests credentials with a real Chromium and stores them.
+
+    Use ``async with Harvester(...) as h`` to keep one browser warm across harvests,
+    or just ``await Harvester(...).refresh("provider")`` for a one-shot harvest.
+    ``config`` defaults to the same file the CLI reads; ``recipes`` to the registered
+    providers; ``store``, when given, is used and not closed.
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        store: CredentialStore | None = None,
+        recipes: Mapping[str, HarvestRecipe] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._owns_store = store is None
+        self._recipes = recipes
+        self._clock = clock
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._flights: dict[tuple[str, str], _Flight] = {}
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._pool: BrowserPool | None = None
+        self._entered = 0
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            raise RuntimeError("the configuration is read on entering the Harvester")
+        return self._config
+
+    @property
+    def store(self) -> CredentialStore:
+        if self._store is None:
+            raise RuntimeError("the store is opened on entering the Harvester")
+        return self._store
+
+    @property
+    def browser_launches(self) -> int:
+        """How many browsers this harvester has started (for benchmarks and tests)."""
+        return self._pool.launches if self._pool is not None else 0
+
+    async def __aenter__(self) -> Self:
+        if self._entered == 0:
+            if self._config is None:
+                self._config = await anyio.to_thread.run_sync(load_config)
+            if self._store is None:
+                self._store = await CredentialStore.open(self.config.database)
+            self._limiter = anyio.CapacityLimiter(self.config.harvester.concurrency)
+            restart_after = self.config.harvester.restart_after
+            self._pool = BrowserPool(self._launch, restart_after=restart_after)
+        self._entered += 1
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._entered -= 1
+        if self._entered:
+            return
+        with anyio.CancelScope(shield=True):
+            if self._pool is not None:
+                await self._pool.aclose()
+                self._pool = None
+            if self._owns_store and self._store is not None:
+                await self._store.aclose()
+                self._store = None
+
+    def now(self) -> float:
+        """The harvester's clock (Unix seconds)."""
+        return self._clock()
+
+    def provider_names(self) -> list[str]:
+        """The providers this harvester can harvest, sorted."""
+        return sorted(self._recipes) if self._recipes is not None else provider_names()
+
+    def recipe(self, provider: str) -> HarvestRecipe:
+        """The recipe of ``provider``; ``UnknownProvider`` lists the valid ones."""
+        return recipe_for(provider, self._recipes)
+
+    async def refresh(self, provider: str, profile: str = "default") -> Credential:
+        """Harvest (provider, profile) now and store it; returns the stored credential.
+
+        If this process is already harvesting it, waits for that harvest; if another
+        process is, waits for theirs and returns its result. Raises ``HarvestError``
+        (the previous credential is left as it was).
+        """
+        if not self._entered:
+            async with self:
+                return await self.refresh(provider, profile)
+        self.recipe(provider)  # an unknown provider fails before anything else
+        key = (provider, profile)
+        flight = self._flights.get(key)
+        if flight is not None:
+            return await flight.wait()
+        flight = self._flights[key] = _Flight()
+        try:
+            credential = await self._leased(provider, profile)
+        except BaseException as exc:
+            flight.fail(exc)
+            raise
+        else:
+            flight.succeed(credential)
+            return credential
+        finally:
+            del self._flights[key]
+
+    async def _leased(self, provider: str, profile: str) -> Credential:
+        recipe = self.recipe(provider)
+        ttl = recipe.timeout + _LEASE_MARGIN
+        started = self._clock()
+        while True:
+            lease = await self.store.acquire(provider, profile, self.holder, ttl)
+            if lease is not None:
+                try:
+                    return await self._harvest(provider, profile, recipe)
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self.store.release(lease)
+            theirs = await self._wait_for_other(provider, profile, started, ttl)
+            if theirs is not None:
+                return theirs
+            # Their harvest failed: ours is a fresh attempt.
+
+    async def _wait_for_other(
+        self, provider: str, profile: str, since: float, ttl: float
+    ) -> Credential | None:
+        logger.info("%s/%s: another process is harvesting it; waiting", provider, profile)
+        try:
+            with anyio.fail_after(ttl):
+                # Only the store knows when another process is done: poll it.
+                while await self.store.holder(provider, profile) is not None:  # noqa: ASYNC110
+                    await anyio.sleep(_LEASE_POLL)
+        except TimeoutError:
+            holder = await self.store.holder(provider, profile)
+            raise HarvestBusy(
+                f"{provider}/{profile}: {holder.holder if holder else 'another process'} "
+                f"has been harvesting it for over {ttl:.0f}s"
+            ) from None
+        credential = await self.store.get(provider, profile)
+        if credential is not None and credential.harvested_at >= since:
+            return credential
+        return None
+
+    async def _harvest(self, provider: str, profile: str, recipe: HarvestRecipe) -> Credential:
+        what = f"{provider}/{profile}"
+        proxy = self.config.proxy_for(provider)
+        started = self._clock()
+        clock_start = anyio.current_time()
+        assert self._limiter is not None
+        assert self._pool is not None
+        try:
+            if proxy is not None and _has_password(proxy):
+                raise PageError(
+                    f"{what}: the browser cannot use a proxy with a user name or password; "
+                    "run a local forwarding proxy without one and point the config at it"
+                )
+            async with self._limiter:
+                browser = await self._pool.acquire()
+                try:
+                    info = browser.info
+                    assert info is not None
+                    page = await browser.new_page(proxy=proxy)
+                    try:
+                        collected = await collect(page, recipe, info, what=what)
+                    finally:
+                        await page.close()
+                finally:
+                    await self._pool.release(browser)
+            now = self._clock()
+            expiry = min(
+                (
+                    c.expires
+                    for c in collected.cookies
+                    if c.name == recipe.expiry_cookie and c.expires is not None
+                ),
+                default=None,
+            )
+            credential = await self.store.put(
+                Credential(
+                    provider=provider,
+                    profile=profile,
+                    user_agent=info.user_agent,
+                    browser_name=_browser_name(info),
+                    browser_version=info.version,
+                    impersonate=impersonate_target(info.major),
+                    headers=collected.headers,
+                    cookies=collected.cookies,
+                    tokens=collected.tokens,
+                    proxy=proxy,
+                    harvested_at=now,
+                    expires_at=recipe.expires_at(now, expiry),
+                    status=CredentialStatus.FRESH,
+                )
+            )
+        except BaseException as exc:
+            duration = anyio.current_time() - clock_start
+            error = _describe(exc, what)
+            with anyio.CancelScope(shield=True):
+                await self.store.record_attempt(
+                    Attempt(provider, profile, started, duration, ok=False, error=str(error))
+                )
+            logger.warning("harvest of %s failed after %.1fs: %s", what, duration, error)
+            if isinstance(exc, Exception) and error is not exc:
+                raise error from exc
+            raise
+        duration = anyio.current_time() - clock_start
+        await self.store.record_attempt(Attempt(provider, profile, started, duration, ok=True))
+        logger.info(
+            "harvested %s in %.1fs: %d cookies, %d headers, %s",
+            what,
+            duration,
+            len(credential.cookies),
+            len(credential.headers),
+            expiry_text(credential.expires_at, now),
+        )
+        return credential
+
+    async def _launch(self) -> Chromium:
+        browser = self.config.browser
+        executable = await anyio.to_thread.run_sync(find_chromium, browser.executable)
+        chromium = await Chromium.launch(executable, headless=browser.headless, args=browser.args)
+        logger.debug("started %s (pid %d)", chromium.info and chromium.info.product, chromium.pid)
+        return chromium
+
+
+class _Flight:
+    """One in-flight harvest that other callers in this process wait on."""
+
+    def __init__(self) -> None:
+        self._done = anyio.Event()
+        self._credential: Credential | None = None
+        self._error: BaseException | None = None
+
+    def succeed(self, credential: Credential) -> None:
+        self._credential = credential
+        self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        # A cancellation belongs to the leader's task; the others get a plain error.
+        if not isinstance(error, Exception):
+            error = HarvestError("the harvest these callers waited on was cancelled")
+        self._error = error
+        self._done.set()
+
+    async def wait(self) -> Credential:
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._credential is not None
+        return self._credential
+
+
+def _has_password(proxy: str) -> bool:
+    parts = urlsplit(proxy)
+    return bool(parts.username or parts.password)
+
+
+def _browser_name(info: BrowserInfo) -> str:
+    brands = {b.get("brand") for b in info.metadata.get("brands", [])}
+    return "Chrome" if "Google Chrome" in brands else "Chromium"
+
+
+def _describe(exc: BaseException, what: str) -> HarvestError:
+    """The error to record and raise for a failed harvest (never a secret)."""
+    if isinstance(exc, HarvestError):
+        return exc
+    if not isinstance(exc, Exception):
+        return HarvestError(f"{what}: cancelled")
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return HarvestError(f"{what}: unexpected {type(exc).__name__}{': ' + text if text else ''}")
+
+
+def expiry_text(expires_at: float | None, now: float) -> str:
+    """``"expires in 29m"`` or ``"no expiry"``, for progress and log lines."""
+    return "no expiry" if expires_at is None else f"expires {relative_time(expires_at, now)}"
