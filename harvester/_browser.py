@@ -19,7 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -582,18 +582,3 @@ def _log_tail(profile: Path, lines: int = 5) -> str:
 
 def _remove_profile(profile: Path) -> None:
     shutil.rmtree(profile, ignore_errors=True)
-
-
-def chromium_processes(profile: Path | None = None) -> Iterator[int]:
-    """PIDs of running Chromium processes (of ``profile`` only, if given); for tests."""
-    needle = f"--user-data-dir={profile}" if profile is not None else _PROFILE_PREFIX
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in cmdline and state != "Z":
-            yield int(entry.name)

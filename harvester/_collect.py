@@ -47,7 +47,7 @@ class Collected:
 
 async def collect(page: Page, recipe: HarvestRecipe, info: BrowserInfo, *, what: str) -> Collected:
     """Run ``recipe`` in ``page`` (a fresh context); ``what`` names the harvest in errors."""
-    watch = _Watch(recipe)
+    watch = _Watch(recipe, what)
     page.on_event(watch.handle)
     await page.set_user_agent(info)
     await page.navigate(recipe.start_url)
@@ -69,8 +69,9 @@ async def collect(page: Page, recipe: HarvestRecipe, info: BrowserInfo, *, what:
 class _Watch:
     """Event-fed state of one harvest and the readiness check over it."""
 
-    def __init__(self, recipe: HarvestRecipe) -> None:
+    def __init__(self, recipe: HarvestRecipe, what: str) -> None:
         self.recipe = recipe
+        self.what = what
         self.requests: dict[str, RequestSent] = {}
         self.sent_headers: dict[str, tuple[tuple[str, str], ...]] = {}
         self.exited: BrowserExited | None = None
@@ -101,7 +102,7 @@ class _Watch:
     async def _check(self, page: Page) -> list[str]:
         if self.exited is not None:
             code = self.exited.returncode
-            raise BrowserFailed(f"Chromium exited during the harvest (code {code})")
+            raise BrowserFailed(f"{self.what}: Chromium exited during the harvest (code {code})")
         ready = self.recipe.ready
         unmet: list[str] = []
         if self._ready is not None and not any(

@@ -101,15 +101,17 @@ class Site:
         """The test providers: ``site`` (passes) and ``never`` (stuck)."""
         return {
             "site": site_recipe(self.base, timeout=timeout),
-            "never": HarvestRecipe(
-                start_url=f"{self.base}/never/",
-                ready=Ready(title_not="Just a moment"),
-                timeout=timeout,
-            ),
+            "never": never_recipe(self.base, timeout=timeout),
         }
 
 
-def site_recipe(base: str, *, timeout: float = 30.0) -> HarvestRecipe:
+def never_recipe(base: str, *, timeout: float) -> HarvestRecipe:
+    return HarvestRecipe(
+        start_url=f"{base}/never/", ready=Ready(title_not="Just a moment"), timeout=timeout
+    )
+
+
+def site_recipe(base: str, *, timeout: float = 30.0, lifetime: float = 3600) -> HarvestRecipe:
     return HarvestRecipe(
         start_url=f"{base}/site/",
         ready=Ready(title_not="Just a moment", selector="#app-ready"),
@@ -119,7 +121,7 @@ def site_recipe(base: str, *, timeout: float = 30.0) -> HarvestRecipe:
             Token("session_uuid", js="document.body.dataset.sessionUuid"),
             Token("optional", js="window.notThere", required=False),
         ),
-        lifetime=3600,
+        lifetime=lifetime,
         expiry_cookie="clearance",
         timeout=timeout,
     )
