@@ -306,20 +306,32 @@ class Chromium:
         )
         probe = Connection(target=target, parent=self._connection)
         try:
-            hints = await _evaluate(
-                self,
-                probe,
-                "navigator.userAgentData.getHighEntropyValues("
-                f"{json.dumps(list(_HIGH_ENTROPY_HINTS))}).then(JSON.stringify)",
-                await_promise=True,
-            )
+            hints = await _client_hints(self, probe)
         finally:
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await probe.aclose()
                 await self.send(cdp.target.dispose_browser_context(context))
-        if not isinstance(hints, str):
-            raise BrowserFailed("Chromium did not report its client hints")
         return browser_info(product, user_agent, json.loads(hints))
+
+
+async def _client_hints(browser: Chromium, probe: Connection) -> str:
+    """The browser's high-entropy client hints, as JSON, read from a chrome:// page."""
+    script = (
+        "navigator.userAgentData.getHighEntropyValues("
+        f"{json.dumps(list(_HIGH_ENTROPY_HINTS))}).then(JSON.stringify)"
+    )
+    # createTarget returns before the page has loaded: until it has, the script runs
+    # in the initial blank document, which has no userAgentData. Retry briefly.
+    with anyio.move_on_after(10):
+        while True:
+            try:
+                hints = await _evaluate(browser, probe, script, await_promise=True)
+            except PageError:
+                hints = None
+            if isinstance(hints, str):
+                return hints
+            await anyio.sleep(0.02)
+    raise BrowserFailed("Chromium did not report its client hints (chrome://version)")
 
 
 def browser_info(product: str, user_agent: str, hints: Mapping[str, Any]) -> BrowserInfo:
@@ -532,11 +544,24 @@ async def _devtools_url(profile: Path, process: asyncio.subprocess.Process) -> s
 
 
 async def _kill(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL Chromium's whole process group (its helpers too) and reap it."""
+    """SIGKILL Chromium's whole process group (its helpers too) and wait for it to go."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     with anyio.move_on_after(5):
         await process.wait()
+    # The helpers die with the group but the kernel takes a moment to tear them down;
+    # wait (briefly: orphaned zombies may never be reaped in a container).
+    with anyio.move_on_after(2):
+        while _group_exists(process.pid):  # noqa: ASYNC110 - no event tells us
+            await anyio.sleep(0.02)
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _profile_root() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,5 +35,8 @@ def no_chromium_left_behind() -> Iterator[None]:
     """Every harvester test must end with no Chromium of ours running."""
     before = set(chromium_processes())
     yield
-    left = set(chromium_processes()) - before
+    # Killed processes take the kernel a moment to tear down: allow a grace period.
+    deadline = time.monotonic() + 10
+    while (left := set(chromium_processes()) - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not left, f"Chromium processes left behind: {sorted(left)}"

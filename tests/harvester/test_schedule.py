@@ -1,0 +1,60 @@
+"""When the daemon harvests next: a pure function of the credential and the clock."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from harvester._daemon import next_delay
+from storage import Credential, CredentialStatus
+
+NOW = 1_800_000_000.0
+
+
+def delay(credential: Credential | None, failures: int = 0, jitter: float = 1.0) -> float:
+    return next_delay(
+        credential,
+        NOW,
+        before=300,
+        failures=failures,
+        backoff=30,
+        backoff_max=1800,
+        rng=lambda low, high: {1.0: 1.0, 0.9: low, 1.1: high}[jitter],
+    )
+
+
+def fresh(expires_in: float | None) -> Credential:
+    expires = None if expires_in is None else NOW + expires_in
+    return Credential(provider="p", harvested_at=NOW - 10, expires_at=expires)
+
+
+@pytest.mark.parametrize(
+    ("credential", "expected"),
+    [
+        (None, 0.0),
+        (fresh(3600), 3300.0),
+        (fresh(200), 0.0),  # already inside the refresh window
+        (fresh(-5), 0.0),
+        (fresh(None), math.inf),
+        (Credential(provider="p", expires_at=NOW + 3600, status=CredentialStatus.STALE), 0.0),
+        (Credential(provider="p", expires_at=NOW + 3600, status=CredentialStatus.INVALID), 0.0),
+    ],
+)
+def test_due_before_expiry(credential: Credential | None, expected: float) -> None:
+    assert delay(credential) == expected
+
+
+def test_jitter_is_ten_percent_but_never_past_half_the_lead() -> None:
+    assert delay(fresh(3600), jitter=0.9) == pytest.approx(2970)
+    # +10 % of 3300 s would land 30 s before expiry; the cap keeps 150 s.
+    assert delay(fresh(3600), jitter=1.1) == pytest.approx(3450)
+    assert delay(fresh(1300), jitter=1.1) == pytest.approx(1100)
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"), [(1, 30), (2, 60), (3, 120), (6, 960), (7, 1800), (20, 1800)]
+)
+def test_backoff_doubles_from_30s_up_to_30m(failures: int, expected: float) -> None:
+    assert delay(fresh(3600), failures=failures) == expected
+    assert delay(None, failures=failures, jitter=0.9) == pytest.approx(expected * 0.9)
