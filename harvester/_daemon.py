@@ -179,6 +179,9 @@ class Daemon:
                 failures += 1  # the harvester has logged it and recorded the attempt
             else:
                 failures = 0
+            # Requests made before this harvest began are answered by it, even by its
+            # failure (the client sees no new generation and reports its own error);
+            # keeping them would retry at once and skip the backoff.
             served = [rid for rid, at in target.requests.items() if at <= started]
             for rid in served:
                 del target.requests[rid]

@@ -59,10 +59,12 @@ async def eventually(
     check: Callable[[], Awaitable[Any]], *, within: float = 60, what: str = "condition"
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``within`` seconds."""
-    with anyio.fail_after(within):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await anyio.sleep(0.2)
-    raise AssertionError(what)  # pragma: no cover - fail_after raises first
+    try:
+        with anyio.fail_after(within):
+            while True:
+                result = await check()
+                if result:
+                    return result
+                await anyio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"no {what} within {within:g}s") from None

@@ -64,7 +64,7 @@ async def test_daemon_refreshes_each_credential_before_it_expires(
         assert first is not None
         assert first.expires_at is not None
         ok = await eventually(
-            lambda: _at_least(attempts(database, "site", ok=True), 2), what="a second harvest"
+            lambda: at_least(2, database, "site", ok=True), what="a second harvest"
         )
         # Due 3 s before expiry, jittered by +-10 % and never later than 1.5 s before.
         assert first.expires_at - 3.5 <= ok[1].started < first.expires_at
@@ -77,9 +77,10 @@ async def test_daemon_refreshes_each_credential_before_it_expires(
     assert not daemon_chromium(daemon.pid)
 
 
-async def _at_least(found_later: object, count: int) -> object:
-    found = await found_later  # type: ignore[misc]
-    return found if len(found) >= count else None
+async def at_least(count: int, database: Path, provider: str, ok: bool) -> list[Attempt]:
+    """The attempts once there are ``count`` of them, else an empty list."""
+    found = await attempts(database, provider, ok)
+    return found if len(found) >= count else []
 
 
 async def test_daemon_serves_requests_refuses_a_twin_and_stops_on_sigterm(
@@ -138,7 +139,7 @@ async def test_daemon_backs_off_after_failures(site: Site, tmp_path: Path, chrom
     daemon, _out, err = await start(["--config", str(config), "daemon"], env, tmp_path / "d")
     try:
         failed = await eventually(
-            lambda: _at_least(attempts(database, "never", ok=False), 4), what="four failures"
+            lambda: at_least(4, database, "never", ok=False), what="four failures"
         )
     finally:
         daemon.send_signal(signal.SIGTERM)
