@@ -68,7 +68,7 @@ _BASE_FLAGS = (
     "--lang=en-US",
     "--window-size=1366,768",
 )
-_PROFILE_PREFIX = "session-harvest-chromium-"
+PROFILE_PREFIX = "session-harvest-chromium-"  # then the harvester's pid and "-"
 _PR_SET_PDEATHSIG = 1
 _HIGH_ENTROPY_HINTS = (
     "architecture",
@@ -163,11 +163,9 @@ class Chromium:
         process: asyncio.subprocess.Process,
         profile: Path,
         connection: Connection,
-        executable: Path,
     ) -> None:
         self.process = process
         self.profile = profile
-        self.executable = executable
         self.info: BrowserInfo | None = None
         self._connection = connection
         self._pages: set[Page] = set()
@@ -215,7 +213,7 @@ class Chromium:
                 url = await _devtools_url(profile, process)
             connection = Connection()
             connection.websocket_url = url
-            browser = cls(process, profile, connection, executable)
+            browser = cls(process, profile, connection)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 tail = await anyio.to_thread.run_sync(_log_tail, profile)
@@ -564,19 +562,15 @@ def _group_exists(pgid: int) -> bool:
     return True
 
 
-def _profile_root() -> Path:
-    return Path(tempfile.gettempdir())
-
-
 def _new_profile_dir() -> Path:
     _remove_orphaned_profiles()
-    return Path(tempfile.mkdtemp(prefix=f"{_PROFILE_PREFIX}{os.getpid()}-"))
+    return Path(tempfile.mkdtemp(prefix=f"{PROFILE_PREFIX}{os.getpid()}-"))
 
 
 def _remove_orphaned_profiles() -> None:
     # A SIGKILLed harvester cannot remove its profile; the next launch does.
-    pattern = re.compile(re.escape(_PROFILE_PREFIX) + r"(\d+)-")
-    for entry in _profile_root().glob(f"{_PROFILE_PREFIX}*"):
+    pattern = re.compile(re.escape(PROFILE_PREFIX) + r"(\d+)-")
+    for entry in Path(tempfile.gettempdir()).glob(f"{PROFILE_PREFIX}*"):
         match = pattern.match(entry.name)
         if match and not _pid_alive(int(match.group(1))):
             shutil.rmtree(entry, ignore_errors=True)

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
+from harvester._browser import CHROMIUM_NAMES
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -21,9 +23,6 @@ def blockbuster() -> Iterator[BlockBuster]:
     """Fail any test in which our own code blocks the event loop (anyio's tripwire)."""
     with blockbuster_ctx(["storage", "client", "harvester"]) as bb:
         yield bb
-
-
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 @pytest.fixture(scope="session")

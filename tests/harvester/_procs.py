@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-PROFILE_PREFIX = "session-harvest-chromium-"
+from harvester._browser import PROFILE_PREFIX
+
+__all__ = ["PROFILE_PREFIX", "chromium_processes", "rss_bytes"]
 
 
 def chromium_processes(profile: Path | None = None) -> Iterator[int]:

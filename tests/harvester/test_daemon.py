@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from anyio.abc import Process
 
 from storage import Attempt, CredentialStore
 
@@ -151,21 +152,28 @@ async def test_daemon_backs_off_after_failures(site: Site, tmp_path: Path, chrom
     assert all("still waiting for the title" in (a.error or "") for a in failed)
 
 
+async def start_stuck_daemon(
+    site: Site, tmp_path: Path, chromium: str, name: str = "d"
+) -> tuple[Process, Path]:
+    """A daemon whose only provider (``never``) keeps a browser waiting for a minute."""
+    config = write_config(
+        tmp_path / "c.toml", tmp_path / "c.db", chromium, "[providers.site]\nenabled = false\n"
+    )
+    env = environment(site.base, TEST_NEVER_TIMEOUT="60")
+    daemon, _out, err = await start(["--config", str(config), "daemon"], env, tmp_path / name)
+    return daemon, err
+
+
 async def test_sigterm_mid_harvest_cancels_it_and_leaves_no_chromium(
     site: Site, tmp_path: Path, chromium: str
 ) -> None:
-    database = tmp_path / "c.db"
-    config = write_config(
-        tmp_path / "c.toml", database, chromium, "[providers.site]\nenabled = false\n"
-    )
-    env = environment(site.base, TEST_NEVER_TIMEOUT="60")
-    daemon, _out, err = await start(["--config", str(config), "daemon"], env, tmp_path / "d")
+    daemon, err = await start_stuck_daemon(site, tmp_path, chromium)
     await eventually(lambda: _async(daemon_chromium(daemon.pid)), what="a browser at work")
     await anyio.sleep(1)  # into the page's wait
     daemon.send_signal(signal.SIGTERM)
     assert await wait_exit(daemon, within=30) == 0, err.read_text()
     assert not daemon_chromium(daemon.pid)
-    (cancelled,) = await attempts(database, "never")
+    (cancelled,) = await attempts(tmp_path / "c.db", "never")
     assert not cancelled.ok
     assert cancelled.error == "never/default: cancelled"
 
@@ -173,12 +181,7 @@ async def test_sigterm_mid_harvest_cancels_it_and_leaves_no_chromium(
 async def test_sigkill_of_the_daemon_leaves_no_chromium(
     site: Site, tmp_path: Path, chromium: str
 ) -> None:
-    database = tmp_path / "c.db"
-    config = write_config(
-        tmp_path / "c.toml", database, chromium, "[providers.site]\nenabled = false\n"
-    )
-    env = environment(site.base, TEST_NEVER_TIMEOUT="60")
-    daemon, _out, _err = await start(["--config", str(config), "daemon"], env, tmp_path / "d")
+    daemon, _err = await start_stuck_daemon(site, tmp_path, chromium)
     try:
         # The browser and its helpers (zygotes, network service, renderer) are up.
         await eventually(
@@ -190,7 +193,7 @@ async def test_sigkill_of_the_daemon_leaves_no_chromium(
     await eventually(lambda: _async(not daemon_chromium(daemon.pid)), within=15, what="no Chromium")
 
     # The lock died with it: a new daemon starts at once.
-    second, _out, err = await start(["--config", str(config), "daemon"], env, tmp_path / "d2")
+    second, err = await start_stuck_daemon(site, tmp_path, chromium, "d2")
     await eventually(lambda: _async("daemon started" in err.read_text()), what="a new daemon")
     second.send_signal(signal.SIGTERM)
     assert await wait_exit(second, within=30) == 0
