@@ -25,6 +25,7 @@ from ._errors import ConfigError
 
 __all__ = [
     "BrowserConfig",
+    "ClientConfig",
     "Config",
     "HarvesterConfig",
     "NetworkConfig",
@@ -71,6 +72,19 @@ class HarvesterConfig:
 
 
 @dataclass(frozen=True)
+class ClientConfig:
+    """``[client]``: timeouts and retries of the client's requests."""
+
+    connect_timeout: float = 10.0  # TCP + TLS (+ proxy CONNECT)
+    first_byte_timeout: float = 60.0  # request sent -> response headers
+    idle_timeout: float = 60.0  # longest silence between two chunks of a stream
+    retries: int = 3  # extra attempts after a connection error or 5xx, before any event
+    retry_backoff: float = 0.5  # first delay between attempts; doubles, with jitter
+    retry_backoff_max: float = 8.0
+    refresh_timeout: float = 120.0  # how long to wait for a daemon to serve a refresh
+
+
+@dataclass(frozen=True)
 class ProviderConfig:
     """``[providers.NAME]``: per-provider switches and overrides."""
 
@@ -95,6 +109,7 @@ class Config:
     browser: BrowserConfig = BrowserConfig()
     network: NetworkConfig = NetworkConfig()
     harvester: HarvesterConfig = HarvesterConfig()
+    client: ClientConfig = ClientConfig()
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     source: Path | None = None  # the file it was read from, if any
 
@@ -205,6 +220,12 @@ def _positive_int(value: Any) -> int:
     return value
 
 
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Invalid("an integer of at least 0")
+    return value
+
+
 def _strings(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _Invalid("a list of strings")
@@ -261,6 +282,7 @@ _TOP_LEVEL: Mapping[str, _Convert | type] = {
     "browser": dict,
     "network": dict,
     "harvester": dict,
+    "client": dict,
     "providers": dict,
 }
 _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
@@ -272,6 +294,15 @@ _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
         "backoff": _duration,
         "backoff_max": _duration,
         "poll_interval": _duration,
+    },
+    "client": {
+        "connect_timeout": _duration,
+        "first_byte_timeout": _duration,
+        "idle_timeout": _duration,
+        "retries": _count,
+        "retry_backoff": _duration,
+        "retry_backoff_max": _duration,
+        "refresh_timeout": _duration,
     },
 }
 _PROVIDER_TABLE: Mapping[str, _Convert | type] = {
@@ -293,9 +324,9 @@ class _Reader:
 
     def config(self, data: dict[str, Any]) -> Config:
         top = self.table(data, "", _TOP_LEVEL)
-        browser, network, harvester = (
+        browser, network, harvester, client = (
             self.table(data.get(name, {}), name, _TABLES[name])
-            for name in ("browser", "network", "harvester")
+            for name in ("browser", "network", "harvester", "client")
         )
         providers = {}
         for name, table in data.get("providers", {}).items():
@@ -319,6 +350,7 @@ class _Reader:
                 ca_bundle=self.path(network["ca_bundle"]) if "ca_bundle" in network else None,
             ),
             harvester=HarvesterConfig(**harvester),
+            client=ClientConfig(**client),
             providers=providers,
             source=self.source,
         )

@@ -1,18 +1,46 @@
-"""The only module that imports curl_cffi.
+"""The only module that imports curl_cffi: sessions that look like the harvesting browser.
 
-For now it answers one question for the harvester: which curl_cffi impersonation
-target fits a browser version.
+A session is built from a credential: its impersonation target (TLS and HTTP/2 of that
+Chrome), no curl_cffi default headers (they belong to another browser version: the
+caller passes the harvested ones, in order), the credential's proxy, the extra CAs of
+``[network] ca_bundle``, HTTP/2. Sessions are pooled per (provider, profile) and
+replaced when a new harvest arrives; cookies never live in a session: the caller
+chooses them per request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
 import re
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from curl_cffi.requests import BrowserType
+import anyio
+import certifi
+from curl_cffi import CurlOpt
+from curl_cffi.requests import AsyncSession, BrowserType, Response
+from curl_cffi.requests.exceptions import RequestException
+from curl_cffi.requests.exceptions import Timeout as CurlTimeout
 
-__all__ = ["chrome_targets", "impersonate_target"]
+from storage import Credential
+
+from ._config import ClientConfig
+from ._errors import NetworkError, StreamTimeout
+
+__all__ = ["Reply", "Transport", "chrome_targets", "impersonate_target"]
+
+logger = logging.getLogger("client.transport")
 
 _CHROME_TARGET = re.compile(r"chrome(\d+)")
+# Concurrent transfers per session; HTTP/2 multiplexes them over few connections.
+_MAX_CLIENTS = 512
+# An error body is read up to this many bytes (for the message and rejection checks).
+_ERROR_BODY_LIMIT = 64 * 1024
 
 
 def chrome_targets() -> list[tuple[int, str]]:
@@ -30,3 +58,231 @@ def impersonate_target(major: int) -> str:
     targets = chrome_targets()
     fitting = [name for number, name in targets if number <= major]
     return fitting[-1] if fitting else targets[0][1]
+
+
+class Reply:
+    """An HTTP response whose body is still arriving."""
+
+    def __init__(self, response: Response, url: str, config: ClientConfig) -> None:
+        self._response = response
+        self._config = config
+        self.url = url
+        self.status: int = response.status_code
+        self.http_version: int = int(response.http_version or 0)
+
+    def header(self, name: str) -> str | None:
+        value = self._response.headers.get(name)
+        return None if value is None else str(value)
+
+    def header_list(self, name: str) -> list[str]:
+        return [str(v) for v in self._response.headers.get_list(name)]
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; ``StreamTimeout`` after ``idle_timeout`` of silence."""
+        queue = self._response.queue
+        assert queue is not None, "not a streamed response"
+        idle = self._config.idle_timeout
+        while True:
+            try:
+                with anyio.fail_after(idle):
+                    item = await queue.get()
+            except TimeoutError:
+                raise StreamTimeout(
+                    f"no data from {_host(self.url)} for {idle:g}s; the stream stalled",
+                    phase="idle",
+                ) from None
+            if isinstance(item, RequestException):
+                raise _translate(item, self.url, during="the body") from None
+            if not isinstance(item, bytes):  # curl_cffi's end-of-stream marker
+                return
+            yield item
+
+    async def body(self, limit: int = _ERROR_BODY_LIMIT) -> bytes:
+        """Up to ``limit`` bytes of the body (for error answers, which are short)."""
+        parts: list[bytes] = []
+        size = 0
+        with contextlib.suppress(NetworkError, StreamTimeout):
+            async for chunk in self.chunks():
+                parts.append(chunk)
+                size += len(chunk)
+                if size >= limit:
+                    break
+        return b"".join(parts)[:limit]
+
+    def abort(self) -> None:
+        """Stop the transfer: curl drops it at its next read (a stalled one at its
+        low-speed limit), so leaving early never waits for the server."""
+        if self._response.quit_now is not None:
+            self._response.quit_now.set()
+
+
+@dataclass
+class _Pooled:
+    identity: tuple[object, ...]
+    session: AsyncSession[Response]
+    users: int = 0
+    retired: bool = False
+    closing: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class Transport:
+    """curl_cffi sessions per (provider, profile), made from credentials."""
+
+    def __init__(self, config: ClientConfig, *, ca_bundle: Path | None = None) -> None:
+        self._config = config
+        self._ca_bundle = ca_bundle
+        self._verify: str | None = None  # the merged CA file, made on first use
+        self._sessions: dict[tuple[str, str], _Pooled] = {}
+        self._retired: list[_Pooled] = []
+        self._closed = False
+
+    async def aclose(self) -> None:
+        """Close every session and remove the merged CA file."""
+        self._closed = True
+        pools = [*self._sessions.values(), *self._retired]
+        self._sessions.clear()
+        self._retired.clear()
+        for pooled in pools:
+            await pooled.session.close()
+        if self._verify is not None and self._ca_bundle is not None:
+            await anyio.Path(self._verify).unlink(missing_ok=True)
+            self._verify = None
+
+    @contextlib.asynccontextmanager
+    async def request(
+        self,
+        credential: Credential,
+        method: str,
+        url: str,
+        *,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | None = None,
+    ) -> AsyncIterator[Reply]:
+        """Send one request as ``credential``'s browser; yields the reply once its
+        headers arrived. Raises ``NetworkError`` or ``StreamTimeout``."""
+        if self._closed:
+            raise RuntimeError("the client is closed")
+        pooled = await self._session(credential)
+        config = self._config
+        accept_encoding = next((v for k, v in headers if k == "accept-encoding"), None)
+        pooled.users += 1
+        try:
+            try:
+                with anyio.fail_after(config.connect_timeout + config.first_byte_timeout):
+                    response = await pooled.session.request(
+                        method,  # type: ignore[arg-type]
+                        url,
+                        headers=list(headers),
+                        content=body,
+                        stream=True,
+                        # curl adds no header of its own for these: the caller's list is
+                        # the whole header set, in the caller's order.
+                        accept_encoding=accept_encoding,
+                        default_headers=False,
+                        allow_redirects=False,
+                        discard_cookies=True,
+                        timeout=None,
+                    )
+            except TimeoutError:
+                raise StreamTimeout(
+                    f"{_host(url)} sent no answer within "
+                    f"{config.connect_timeout + config.first_byte_timeout:g}s",
+                    phase="first byte",
+                ) from None
+            except RequestException as exc:
+                raise _translate(exc, url, during="the request") from None
+            reply = Reply(response, url, config)
+            try:
+                yield reply
+            finally:
+                reply.abort()
+        finally:
+            pooled.users -= 1
+            if pooled.retired and pooled.users == 0:
+                await self._close_retired(pooled)
+
+    async def _session(self, credential: Credential) -> _Pooled:
+        key = (credential.provider, credential.profile)
+        # A new harvest (not a cookie write-back) is what changes a session's identity.
+        identity = (credential.harvested_at, credential.impersonate, credential.proxy)
+        pooled = self._sessions.get(key)
+        if pooled is not None and pooled.identity == identity:
+            return pooled
+        if pooled is not None:
+            pooled.retired = True
+            if pooled.users == 0:
+                await self._close_retired(pooled)
+            else:
+                self._retired.append(pooled)
+        verify = await self._verify_path()
+        config = self._config
+        low_speed = max(config.first_byte_timeout, config.idle_timeout) + config.connect_timeout
+        session: AsyncSession[Response] = AsyncSession(
+            impersonate=credential.impersonate or "chrome",
+            default_headers=False,
+            proxy=credential.proxy,
+            # curl_cffi types verify as bool, but takes a CA file path too.
+            verify=verify if verify is not None else True,  # type: ignore[arg-type]
+            http_version="v2tls",
+            max_clients=_MAX_CLIENTS,
+            curl_options={
+                CurlOpt.CONNECTTIMEOUT_MS: int(config.connect_timeout * 1000),
+                # The backstop that ends a transfer curl_cffi would otherwise keep alive
+                # after we stopped waiting for it (an abandoned or stalled stream).
+                CurlOpt.LOW_SPEED_LIMIT: 1,
+                CurlOpt.LOW_SPEED_TIME: int(low_speed) + 1,
+            },
+        )
+        pooled = self._sessions[key] = _Pooled(identity, session)
+        return pooled
+
+    async def _close_retired(self, pooled: _Pooled) -> None:
+        if pooled in self._retired:
+            self._retired.remove(pooled)
+        await pooled.session.close()
+
+    async def _verify_path(self) -> str | None:
+        """The CA file: certifi's roots plus ``ca_bundle`` (curl takes one file)."""
+        if self._ca_bundle is None:
+            return None
+        if self._verify is None:
+            self._verify = await anyio.to_thread.run_sync(_merge_ca, self._ca_bundle)
+        return self._verify
+
+
+def _merge_ca(extra: Path) -> str:
+    try:
+        added = extra.read_bytes()
+    except OSError as exc:
+        raise NetworkError(
+            f"cannot read [network] ca_bundle {extra}: {exc.strerror or exc}"
+        ) from None
+    fd, path = tempfile.mkstemp(prefix="session-harvest-ca-", suffix=".pem")
+    with os.fdopen(fd, "wb") as out:
+        out.write(Path(certifi.where()).read_bytes())
+        out.write(b"\n")
+        out.write(added)
+    return path
+
+
+def _translate(exc: RequestException, url: str, *, during: str) -> NetworkError | StreamTimeout:
+    """A typed error for a curl failure; the message names the host, never the proxy."""
+    host = _host(url)
+    reason = _curl_reason(exc)
+    if isinstance(exc, CurlTimeout):
+        phase = "connect" if "connect" in reason.lower() else "idle"
+        return StreamTimeout(f"{host}: timed out during {during} ({reason})", phase=phase)
+    return NetworkError(f"{host}: connection failed during {during} ({reason})")
+
+
+def _curl_reason(exc: RequestException) -> str:
+    # curl's messages look like "Failed to perform, curl: (18) transfer closed with ...
+    # See https://curl.se/... first for more details."; keep the middle.
+    text = str(exc)
+    match = re.search(r"curl: \((\d+)\) (.*?)(?: See https://\S+.*)?$", text, re.S)
+    reason = f"curl {match.group(1)}: {match.group(2).strip()}" if match else text
+    return reason.splitlines()[0][:200] if reason else type(exc).__name__
+
+
+def _host(url: str) -> str:
+    return re.sub(r"^[a-z]+://([^/]+).*$", r"\1", url, flags=re.S)

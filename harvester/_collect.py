@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from client import HarvestRecipe, Token
+from client import HarvestRecipe, Token, ordered_headers
 from storage import Cookie
 
 from ._browser import (
@@ -28,7 +28,6 @@ from ._browser import (
     RequestSent,
 )
 from ._errors import BrowserFailed, HarvestTimeout, PageError
-from ._headers import ordered_headers
 
 __all__ = ["Collected", "collect"]
 

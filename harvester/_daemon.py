@@ -23,7 +23,7 @@ import anyio
 from anyio import CancelScope
 
 from client import Config
-from storage import Credential, CredentialStatus, RefreshRequest
+from storage import Credential, CredentialStatus, RefreshRequest, daemon_lock_path
 
 from ._errors import DaemonRunning, HarvestError
 from ._harvester import Harvester
@@ -75,7 +75,7 @@ class DaemonLock:
 
     def __init__(self, database: Path) -> None:
         self.database = database
-        self.path = database.with_name(database.name + ".daemon.lock")
+        self.path = daemon_lock_path(database)
         self._fd: int | None = None
 
     def acquire(self) -> None:

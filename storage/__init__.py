@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._daemon_lock import daemon_lock_path, running_daemon
 from ._errors import NotADatabase, SchemaTooNew, StorageError, StoreBusy, StoreClosed
 from ._models import Attempt, Cookie, Credential, CredentialStatus, Lease, RefreshRequest
 from ._redact import REDACTED, redact_url
@@ -23,5 +24,7 @@ __all__ = [
     "StorageError",
     "StoreBusy",
     "StoreClosed",
+    "daemon_lock_path",
     "redact_url",
+    "running_daemon",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harvester._headers import ordered_headers
+from client import ordered_headers
 
 # As CDP reports them: sorted by name, Cookie and Host included.
 CAPTURED = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["DROPPED", "ordered_headers"]
+__all__ = ["DROPPED", "ordered_headers", "request_headers"]
 
 # Per-request or per-connection headers: the client makes its own.
 DROPPED = frozenset({"cookie", "host", "content-length", "connection", "keep-alive"})
@@ -59,14 +59,45 @@ def ordered_headers(
     headers: Iterable[tuple[str, str]], *, document: bool
 ) -> tuple[tuple[str, str], ...]:
     """``headers`` without pseudo/per-request ones, lower-cased, in Chromium's order."""
-    order = _DOCUMENT_ORDER if document else _FETCH_ORDER
-    rank = {name: index for index, name in enumerate(order)}
-    # Unknown names: at "*" for a fetch, after the known ones for a page load.
-    unknown = rank.get("*", len(order))
     kept = [
         (name.lower(), value)
         for name, value in headers
         if not name.startswith(":") and name.lower() not in DROPPED
     ]
-    kept.sort(key=lambda item: (rank.get(item[0], unknown), item[0]))
-    return tuple(kept)
+    return tuple(_sorted(kept, _DOCUMENT_ORDER if document else _FETCH_ORDER))
+
+
+def request_headers(
+    harvested: Iterable[tuple[str, str]],
+    overrides: Iterable[tuple[str, str | None]] = (),
+    *,
+    cookie: str = "",
+    content_length: int | None = None,
+) -> list[tuple[str, str]]:
+    """The headers of one API request (a fetch) in Chromium's order.
+
+    ``harvested`` are the credential's headers; ``overrides`` are this request's own
+    (``None`` removes a header); ``cookie`` is the ``Cookie`` value and
+    ``content_length`` the body's size, each put where Chromium puts it (given
+    explicitly, curl does not add its own at the end).
+    """
+    merged = {name.lower(): value for name, value in harvested}
+    for name, replacement in overrides:
+        if replacement is None:
+            merged.pop(name.lower(), None)
+        else:
+            merged[name.lower()] = replacement
+    for name in DROPPED:
+        merged.pop(name, None)
+    if cookie:
+        merged["cookie"] = cookie
+    if content_length is not None:
+        merged["content-length"] = str(content_length)
+    return _sorted(list(merged.items()), _FETCH_ORDER)
+
+
+def _sorted(headers: list[tuple[str, str]], order: tuple[str, ...]) -> list[tuple[str, str]]:
+    rank = {name: index for index, name in enumerate(order)}
+    # Unknown names: at "*" for a fetch, after the known ones for a page load.
+    unknown = rank.get("*", len(order))
+    return sorted(headers, key=lambda item: (rank.get(item[0], unknown), item[0]))

@@ -1,0 +1,347 @@
+"""``AsyncClient``: stream answers from a provider with a harvested credential.
+
+Around each provider adapter it does what every provider needs: find the credential
+(or get one), retry connection errors and 5xx with backoff while nothing reached the
+caller yet, and on a rejected credential get a new one once (through the injected
+refresher, else through a refresh request a running daemon serves) and try again.
+Callers that hit the same rejection at once share one harvest.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import anyio
+
+from storage import Credential, CredentialStatus, CredentialStore, running_daemon
+
+from ._config import Config, load_config
+from ._errors import (
+    ClientError,
+    CredentialRejected,
+    NetworkError,
+    NoCredential,
+    ServerError,
+    StreamBroken,
+    StreamTimeout,
+    UnknownModel,
+)
+from ._events import Event
+from ._openai import AsyncChat
+from ._provider import ChatRequest, Message, Provider, normalize_messages
+from ._registry import provider_class
+from ._session import ProviderSession
+from ._transport import Transport
+
+__all__ = ["AsyncClient", "Refresher"]
+
+logger = logging.getLogger("client")
+
+# A live model list is good for this long.
+_MODELS_TTL = 3600.0
+# How often a client waiting for the daemon looks at the store.
+_REFRESH_POLL = 0.25
+
+
+class Refresher(Protocol):
+    """Gets a new credential now (the in-process ``harvester.Harvester`` is one)."""
+
+    async def refresh(self, provider: str, profile: str = "default") -> Credential: ...
+
+
+class AsyncClient:
+    """Streams typed events from providers with harvested credentials.
+
+    ``config``: a ``Config``, a path to a TOML file, or ``None`` for the file the CLI
+    reads. ``refresher``: gets a new credential in-process when one is missing or
+    rejected; without it the client asks a running ``harvest daemon`` through the store.
+    ``store``, when given, is used and not closed.
+    """
+
+    def __init__(
+        self,
+        config: Config | str | os.PathLike[str] | None = None,
+        *,
+        store: CredentialStore | None = None,
+        refresher: Refresher | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._config = config if isinstance(config, Config) else None
+        self._config_path = None if isinstance(config, Config) else config
+        self._store = store
+        self._owns_store = store is None
+        self._refresher = refresher
+        self._clock = clock
+        self._rng = rng
+        self._transport: Transport | None = None
+        self._providers: dict[str, Provider] = {}
+        self._live: dict[str, tuple[float, list[str]]] = {}
+        self._renewing: dict[tuple[str, str], anyio.Lock] = {}
+        self.chat = AsyncChat(self)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            raise RuntimeError("the configuration is read on entering the client")
+        return self._config
+
+    @property
+    def store(self) -> CredentialStore:
+        if self._store is None:
+            raise RuntimeError("the store is opened on entering the client")
+        return self._store
+
+    async def __aenter__(self) -> Self:
+        if self._config is None:
+            self._config = await anyio.to_thread.run_sync(load_config, self._config_path)
+        if self._store is None:
+            self._store = await CredentialStore.open(self.config.database)
+        self._transport = Transport(self.config.client, ca_bundle=self.config.network.ca_bundle)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP sessions and (if it opened it) the store."""
+        with anyio.CancelScope(shield=True):
+            if self._transport is not None:
+                await self._transport.aclose()
+                self._transport = None
+            if self._owns_store and self._store is not None:
+                await self._store.aclose()
+                self._store = None
+
+    def provider(self, name: str) -> Provider:
+        """The adapter of provider ``name``; ``UnknownProvider`` lists the valid ones."""
+        adapter = self._providers.get(name)
+        if adapter is None:
+            adapter = self._providers[name] = provider_class(name)()
+        return adapter
+
+    async def models(self, provider: str, *, profile: str = "default") -> list[str]:
+        """The provider's model ids: the site's live list when it has one and it can be
+        read (cached for an hour), else the built-in list (with a logged warning)."""
+        adapter = self.provider(provider)
+        live = await self._live_models(adapter, profile)
+        return live if live is not None else list(adapter.models)
+
+    async def resolve_model(
+        self, provider: str, model: str | None, *, profile: str = "default"
+    ) -> str:
+        """The provider's id for ``model``; ``UnknownModel`` lists the valid names."""
+        adapter = self.provider(provider)
+        cached = self._cached_live(adapter.name)
+        try:
+            return adapter.resolve_model(model, cached or ())
+        except UnknownModel:
+            if cached is not None:
+                raise
+            # Maybe the site knows a model the built-in list does not: ask it once.
+            live = await self._live_models(adapter, profile)
+            return adapter.resolve_model(model, live or ())
+
+    async def stream(
+        self,
+        provider: str,
+        messages: str | Sequence[Mapping[str, Any] | Message],
+        *,
+        model: str | None = None,
+        profile: str = "default",
+        **options: Any,
+    ) -> AsyncIterator[Event]:
+        """Send a chat and yield its events as they arrive.
+
+        ``messages`` are OpenAI-style dicts (or one string: a user message). Raises
+        ``UnknownProvider``/``UnknownModel`` before sending anything, ``NoCredential``,
+        ``CredentialRejected`` (after one refresh and retry), ``RateLimited``,
+        ``ProviderError``, ``StreamTimeout``, ``NetworkError``; ``StreamBroken`` when
+        the stream stops after events reached the caller (they stand: nothing is
+        repeated).
+        """
+        adapter = self.provider(provider)
+        request = ChatRequest(
+            model=await self.resolve_model(provider, model, profile=profile),
+            messages=normalize_messages(messages),
+            options=options,
+        )
+        credential = await self._credential(adapter, profile)
+        renewed = False
+        failures = 0
+        while True:
+            session = self._session(adapter, credential)
+            delivered = 0
+            try:
+                async for event in adapter.stream(session, request):
+                    delivered += 1
+                    yield event
+                return
+            except CredentialRejected as exc:
+                if delivered:
+                    raise
+                if renewed:
+                    raise CredentialRejected(
+                        f"{exc}, even with a credential harvested just now",
+                        status=exc.status,
+                        body=exc.body,
+                    ) from exc
+                renewed = True
+                credential = await self._replace(adapter, profile, session.credential, str(exc))
+            except (NetworkError, StreamTimeout, ServerError) as exc:
+                if delivered:
+                    raise StreamBroken(
+                        f"{adapter.name}: the stream broke after {delivered} events: {exc}",
+                        delivered=delivered,
+                    ) from exc
+                failures += 1
+                if failures > self.config.client.retries:
+                    raise
+                delay = self._backoff(failures)
+                logger.info("%s: %s; retrying in %.2fs", adapter.name, exc, delay)
+                await anyio.sleep(delay)
+                credential = session.credential
+
+    # -- credentials -----------------------------------------------------------------
+
+    def _session(self, adapter: Provider, credential: Credential) -> ProviderSession:
+        assert self._transport is not None, "enter the client first (async with)"
+        return ProviderSession(
+            adapter, credential, transport=self._transport, store=self.store, clock=self._clock
+        )
+
+    async def _credential(self, adapter: Provider, profile: str) -> Credential:
+        """The stored credential; a new one first if it is missing (or, with an
+        in-process refresher, stale or expired)."""
+        credential = await self.store.get(adapter.name, profile)
+        if credential is None:
+            return await self._replace(adapter, profile, None, "no credential yet")
+        usable = credential.status == CredentialStatus.FRESH and not credential.is_expired(
+            self._clock()
+        )
+        if not usable and self._refresher is not None:
+            return await self._replace(adapter, profile, credential, "stale or expired")
+        # Without a refresher, try it: the site decides, and a rejection asks for one.
+        return credential
+
+    async def _replace(
+        self, adapter: Provider, profile: str, old: Credential | None, reason: str
+    ) -> Credential:
+        """A credential newer than ``old``: one harvest however many callers ask."""
+        name = adapter.name
+        lock = self._renewing.setdefault((name, profile), anyio.Lock())
+        async with lock:
+            current = await self.store.get(name, profile)
+            if (
+                current is not None
+                and current.status == CredentialStatus.FRESH
+                and not current.is_expired(self._clock())
+                and (old is None or current.harvested_at > old.harvested_at)
+            ):
+                return current  # another caller got a new one while we waited
+            if current is not None and old is not None and current.status == "fresh":
+                await self.store.mark(
+                    name,
+                    profile,
+                    CredentialStatus.STALE,
+                    reason[:200],
+                    generation=current.generation,
+                )
+            since = old.harvested_at if old is not None else -math.inf
+            return await self._harvest(name, profile, since, reason)
+
+    async def _harvest(self, name: str, profile: str, since: float, reason: str) -> Credential:
+        command = f"harvest refresh {name}" + (
+            f" --profile {profile}" if profile != "default" else ""
+        )
+        if self._refresher is not None:
+            logger.info("%s/%s: harvesting (%s)", name, profile, reason)
+            return await self._refresher.refresh(name, profile)
+        pid = await anyio.to_thread.run_sync(running_daemon, self.config.database)
+        if pid is None:
+            if since == -math.inf:
+                raise NoCredential(
+                    f"no credential for {name}/{profile} yet; run `{command}` "
+                    "(or keep `harvest daemon` running)"
+                )
+            raise CredentialRejected(
+                f"{reason}; no harvest daemon is running to renew it: run `{command}` "
+                "(or start `harvest daemon`)"
+            )
+        request = await self.store.request_refresh(name, profile, reason[:200])
+        timeout = self.config.client.refresh_timeout
+        logger.info("%s/%s: asked the daemon (pid %d) for a new credential", name, profile, pid)
+        with anyio.move_on_after(timeout):
+            while True:
+                await anyio.sleep(_REFRESH_POLL)
+                current = await self.store.get(name, profile)
+                if (
+                    current is not None
+                    and current.harvested_at > since
+                    and current.status == CredentialStatus.FRESH
+                ):
+                    return current
+                pending = {r.id for r in await self.store.pending_refreshes()}
+                if request.id not in pending:
+                    # Served, and still no new credential: the daemon's harvest failed.
+                    failed = await self.store.recent_attempts(name, profile, limit=1)
+                    error = failed[0].error if failed and not failed[0].ok else "unknown error"
+                    raise CredentialRejected(
+                        f"{name}/{profile}: the daemon's harvest failed: {error}"
+                    )
+        raise CredentialRejected(
+            f"{name}/{profile}: the daemon (pid {pid}) made no new credential within "
+            f"{timeout:g}s; see its log, or run `{command}`"
+        )
+
+    # -- models ----------------------------------------------------------------------
+
+    def _cached_live(self, name: str) -> list[str] | None:
+        cached = self._live.get(name)
+        if cached is None or self._clock() - cached[0] > _MODELS_TTL:
+            return None
+        return cached[1]
+
+    async def _live_models(self, adapter: Provider, profile: str) -> list[str] | None:
+        cached = self._cached_live(adapter.name)
+        if cached is not None:
+            return cached
+        if type(adapter).fetch_models is Provider.fetch_models:
+            return None  # the site has no model list
+        credential = await self.store.get(adapter.name, profile)
+        if credential is None:
+            logger.warning(
+                "%s: no credential yet to read the live model list; using the built-in list",
+                adapter.name,
+            )
+            return None
+        try:
+            live = await adapter.fetch_models(self._session(adapter, credential))
+        except ClientError as exc:
+            logger.warning(
+                "%s: could not read the live model list (%s); using the built-in list",
+                adapter.name,
+                exc,
+            )
+            return None
+        if live:
+            self._live[adapter.name] = (self._clock(), live)
+        return live
+
+    def _backoff(self, failures: int) -> float:
+        """Exponential backoff with full jitter in its upper half."""
+        config = self.config.client
+        ceiling = min(config.retry_backoff * 2 ** (failures - 1), config.retry_backoff_max)
+        return float(ceiling * (0.5 + 0.5 * self._rng()))

@@ -1,0 +1,194 @@
+"""``ProviderSession``: what a provider adapter talks to its site through.
+
+It sends each request as the harvesting browser did (headers in order, cookies chosen
+for that URL), turns error answers into typed errors, and writes back the cookies a
+response sets, compare-and-set on the credential's generation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from storage import Cookie, Credential, CredentialStore
+
+from ._cookies import cookie_header, parse_set_cookie
+from ._errors import (
+    CredentialRejected,
+    ProviderError,
+    RateLimited,
+    ServerError,
+    shorten,
+)
+from ._headers import request_headers
+from ._lines import LineDecoder
+from ._transport import Reply, Transport
+
+if TYPE_CHECKING:
+    from ._provider import Provider
+
+__all__ = ["ProviderSession"]
+
+logger = logging.getLogger("client")
+
+Headers = Sequence[tuple[str, str | None]]
+
+
+class ProviderSession:
+    """One provider's credential in use: requests, error mapping, cookie write-back."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        credential: Credential,
+        *,
+        transport: Transport,
+        store: CredentialStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.provider = provider
+        self.credential = credential
+        self._transport = transport
+        self._store = store
+        self._clock = clock
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        """The page tokens the harvest read (secrets: never log them)."""
+        return dict(self.credential.tokens)
+
+    @contextlib.asynccontextmanager
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        body: bytes | None = None,
+        headers: Headers = (),
+    ) -> AsyncIterator[Reply]:
+        """Send a request; yields the reply with a success status (2xx/3xx).
+
+        Error statuses raise: ``RateLimited`` (429), ``CredentialRejected`` (the
+        provider's rejection), ``ServerError`` (5xx), ``ProviderError`` (the rest).
+        """
+        if json_body is not None:
+            body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
+        now = self._clock()
+        cookies = cookie_header(self.credential.cookies_for(url, now=now))
+        sent = request_headers(
+            self.credential.headers,
+            headers,
+            cookie=cookies,
+            content_length=None if body is None else len(body),
+        )
+        async with self._transport.request(
+            self.credential, method, url, headers=sent, body=body
+        ) as reply:
+            await self._write_back(reply)
+            if reply.status >= 400:
+                raise await self._error(method, reply)
+            yield reply
+
+    async def lines(self, reply: Reply) -> AsyncIterator[str]:
+        """The reply's body as text lines, each as soon as it is complete."""
+        decoder = LineDecoder()
+        async for chunk in reply.chunks():
+            for line in decoder.feed(chunk):
+                yield line
+        for line in decoder.close():
+            yield line
+
+    async def get_json(self, url: str, *, headers: Headers = ()) -> Any:
+        """GET ``url`` and decode its JSON body; ``ProviderError`` if it is not JSON."""
+        async with self.request("GET", url, headers=headers) as reply:
+            raw = b"".join([chunk async for chunk in reply.chunks()])
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ProviderError(
+                f"{self.provider.name}: {_path(url)} did not answer JSON: {shorten(raw)}",
+                status=reply.status,
+                body=shorten(raw),
+            ) from None
+
+    async def _error(self, method: str, reply: Reply) -> ProviderError:
+        raw = await reply.body()
+        text = raw.decode("utf-8", "replace")
+        short = shorten(text)
+        name = self.provider.name
+        where = f"{name}: {method} {_path(reply.url)} answered {reply.status}"
+        if reply.status == 429:
+            retry_after = _retry_after(reply.header("retry-after"), self._clock())
+            hint = f"; retry after {retry_after:g}s" if retry_after is not None else ""
+            return RateLimited(f"{where} (rate limited){hint}", retry_after=retry_after, body=short)
+        if self.provider.is_rejection(reply.status, text):
+            return CredentialRejected(
+                f"{where}: the site refused the harvested session (its challenge page came back)",
+                status=reply.status,
+                body=short,
+            )
+        kind = ServerError if reply.status >= 500 else ProviderError
+        return kind(f"{where}: {short}", status=reply.status, body=short)
+
+    async def _write_back(self, reply: Reply) -> None:
+        """Store the cookies the response set, unless the credential changed since."""
+        now = self._clock()
+        cookies = [
+            cookie
+            for header in reply.header_list("set-cookie")
+            if (cookie := parse_set_cookie(header, reply.url, now=now)) is not None
+        ]
+        if not cookies:
+            return
+        credential = self.credential
+        applied = await self._store.merge_cookies(
+            credential.provider, credential.profile, cookies, generation=credential.generation
+        )
+        if applied:
+            self.credential = dataclasses.replace(
+                credential,
+                cookies=_merged(credential.cookies, cookies, now),
+                generation=credential.generation + 1,
+            )
+            return
+        # A newer harvest or another client's write-back won: use what is stored now.
+        stored = await self._store.get(credential.provider, credential.profile)
+        if stored is not None:
+            self.credential = stored
+        logger.debug("%s: cookie write-back skipped: the credential changed", credential.provider)
+
+
+def _merged(old: Sequence[Cookie], new: Sequence[Cookie], now: float) -> tuple[Cookie, ...]:
+    """``old`` with ``new`` applied as the store applies them (same key replaces)."""
+    jar = {c.key: c for c in old}
+    for cookie in new:
+        if cookie.is_expired(now):
+            jar.pop(cookie.key, None)
+        else:
+            jar[cookie.key] = cookie
+    return tuple(jar.values())
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    """Retry-After in seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path or "/"

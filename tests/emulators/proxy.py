@@ -1,0 +1,98 @@
+"""A CONNECT proxy that maps real host names to local emulators, and nothing else.
+
+``CONNECT playground.ai.cloudflare.com:443`` is tunnelled to the emulator registered
+for that host; any other host gets 502, so no test can reach a real site by accident.
+TLS runs end to end through the tunnel, as through a real proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ConnectProxy:
+    """The proxy on 127.0.0.1, port 0, in a thread of its own."""
+
+    routes: dict[str, int] = field(default_factory=dict)  # host -> local port
+    connects: list[str] = field(default_factory=list)  # "host:port" of every CONNECT
+    refused: list[str] = field(default_factory=list)
+    port: int = 0
+    _loop: asyncio.AbstractEventLoop | None = None
+    _server: asyncio.Server | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ConnectProxy:
+        ready = threading.Event()
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024)
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._server.serve_forever()
+
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the CONNECT proxy did not start within 10s")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._server is not None:
+            self._loop.call_soon_threadsafe(self._server.close)
+            for task in asyncio.all_tasks(self._loop):
+                self._loop.call_soon_threadsafe(task.cancel)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            writer.close()
+            return
+        method, _, target = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
+        target = target.split(" ")[0]
+        host, _, port = target.rpartition(":")
+        with self._lock:
+            local = self.routes.get(host.lower()) if port == "443" else None
+            (self.connects if local else self.refused).append(target)
+        if method != "CONNECT" or local is None:
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+            await _close(writer)
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", local)
+        except OSError:
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+            await _close(writer)
+            return
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        await _close(writer)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        writer.close()
+        await writer.wait_closed()

@@ -1,0 +1,103 @@
+"""The test rig: emulators on TLS behind the CONNECT proxy, and configs that use them.
+
+Run as ``python -m tests.emulators.rig DIR`` it serves until stdin closes (or it is
+killed) and writes ``DIR/rig.json`` with the proxy URL and the CA file: the demo and
+the benchmarks use it that way.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+from client import BrowserConfig, Config, NetworkConfig
+
+from ._asgi import Server, TLSFiles
+from .cloudflare import CloudflareEmulator
+from .proxy import ConnectProxy
+
+# The browser accepts the rig's certificates; the client trusts the rig's CA instead.
+BROWSER_ARGS = ("--ignore-certificate-errors",)
+
+
+@dataclass
+class Rig:
+    """Every emulator behind one proxy, with a throwaway CA made in ``directory``."""
+
+    directory: Path
+    cloudflare: CloudflareEmulator = field(default_factory=CloudflareEmulator)
+    proxy: ConnectProxy = field(default_factory=ConnectProxy)
+    ca_file: Path = field(init=False)
+    _servers: list[Server] = field(default_factory=list)
+
+    def start(self) -> Rig:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        ca = trustme.CA()
+        self.ca_file = self.directory / "rig-ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        emulators = [self.cloudflare]
+        cert = ca.issue_cert(*(e.host for e in emulators))
+        tls = TLSFiles(self.directory / "rig-cert.pem", self.directory / "rig-key.pem")
+        cert.cert_chain_pems[0].write_to_path(str(tls.certfile))
+        for extra in cert.cert_chain_pems[1:]:
+            extra.write_to_path(str(tls.certfile), append=True)
+        cert.private_key_pem.write_to_path(str(tls.keyfile))
+        self.proxy.start()
+        for emulator in emulators:
+            server = Server(emulator, tls).start()
+            self._servers.append(server)
+            self.proxy.routes[emulator.host] = server.port
+        return self
+
+    def stop(self) -> None:
+        self.proxy.stop()
+        for server in self._servers:
+            server.stop()
+
+    def config(self, database: Path, chromium: str | None = None) -> Config:
+        """A config that reaches the emulators under the real host names."""
+        return Config(
+            database=database,
+            browser=BrowserConfig(
+                executable=Path(chromium) if chromium else None, args=BROWSER_ARGS
+            ),
+            network=NetworkConfig(proxy=self.proxy.url, ca_bundle=self.ca_file),
+        )
+
+    def toml(self, database: Path, chromium: str | None = None, **tables: dict[str, Any]) -> str:
+        """The same config as TOML (for the command line), plus extra tables."""
+        lines = [f"database = {json.dumps(str(database))}", "[browser]"]
+        if chromium:
+            lines.append(f"executable = {json.dumps(chromium)}")
+        lines += [
+            f"args = {json.dumps(list(BROWSER_ARGS))}",
+            "[network]",
+            f"proxy = {json.dumps(self.proxy.url)}",
+            f"ca_bundle = {json.dumps(str(self.ca_file))}",
+        ]
+        for name, values in tables.items():
+            lines.append(f"[{name}]")
+            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+        return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    directory = Path(sys.argv[1])
+    rig = Rig(directory).start()
+    rig.cloudflare.state.keep_requests = False
+    info = {"proxy": rig.proxy.url, "ca_file": str(rig.ca_file)}
+    (directory / "rig.json").write_text(json.dumps(info))
+    print(json.dumps(info), flush=True)
+    try:
+        sys.stdin.read()  # until the parent closes our stdin or exits
+    finally:
+        rig.stop()
+
+
+if __name__ == "__main__":
+    main()
