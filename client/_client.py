@@ -199,7 +199,7 @@ class AsyncClient:
                         body=exc.body,
                     ) from exc
                 renewed = True
-                credential = await self._replace(adapter, profile, session.credential, str(exc))
+                credential = await self._replace(adapter, profile, session.credential, exc)
             except (NetworkError, StreamTimeout, ServerError) as exc:
                 if delivered:
                     raise StreamBroken(
@@ -227,19 +227,24 @@ class AsyncClient:
         in-process refresher, stale or expired)."""
         credential = await self.store.get(adapter.name, profile)
         if credential is None:
-            return await self._replace(adapter, profile, None, "no credential yet")
+            return await self._replace(adapter, profile, None, None)
         usable = credential.status == CredentialStatus.FRESH and not credential.is_expired(
             self._clock()
         )
         if not usable and self._refresher is not None:
-            return await self._replace(adapter, profile, credential, "stale or expired")
+            return await self._replace(adapter, profile, credential, None)
         # Without a refresher, try it: the site decides, and a rejection asks for one.
         return credential
 
     async def _replace(
-        self, adapter: Provider, profile: str, old: Credential | None, reason: str
+        self,
+        adapter: Provider,
+        profile: str,
+        old: Credential | None,
+        rejection: CredentialRejected | None,
     ) -> Credential:
-        """A credential newer than ``old``: one harvest however many callers ask."""
+        """A credential newer than ``old`` (missing, stale or ``rejection``'s): one
+        harvest however many callers ask at once."""
         name = adapter.name
         lock = self._renewing.setdefault((name, profile), anyio.Lock())
         async with lock:
@@ -251,18 +256,26 @@ class AsyncClient:
                 and (old is None or current.harvested_at > old.harvested_at)
             ):
                 return current  # another caller got a new one while we waited
-            if current is not None and old is not None and current.status == "fresh":
+            if rejection is not None and current is not None:
                 await self.store.mark(
                     name,
                     profile,
                     CredentialStatus.STALE,
-                    reason[:200],
+                    str(rejection)[:200],
                     generation=current.generation,
                 )
             since = old.harvested_at if old is not None else -math.inf
-            return await self._harvest(name, profile, since, reason)
+            return await self._harvest(name, profile, since, rejection)
 
-    async def _harvest(self, name: str, profile: str, since: float, reason: str) -> Credential:
+    async def _harvest(
+        self, name: str, profile: str, since: float, rejection: CredentialRejected | None
+    ) -> Credential:
+        if rejection is not None:
+            reason = str(rejection)
+        elif since == -math.inf:
+            reason = "no credential yet"
+        else:
+            reason = "the credential is stale or expired"
         command = f"harvest refresh {name}" + (
             f" --profile {profile}" if profile != "default" else ""
         )
@@ -278,7 +291,9 @@ class AsyncClient:
                 )
             raise CredentialRejected(
                 f"{reason}; no harvest daemon is running to renew it: run `{command}` "
-                "(or start `harvest daemon`)"
+                "(or start `harvest daemon`)",
+                status=rejection.status if rejection else None,
+                body=rejection.body if rejection else "",
             )
         request = await self.store.request_refresh(name, profile, reason[:200])
         timeout = self.config.client.refresh_timeout

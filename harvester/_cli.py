@@ -9,8 +9,22 @@ from collections.abc import Sequence
 
 import anyio
 
-from client import ClientError, Config, load_config
-from storage import CredentialStore, StorageError
+from client import (
+    AsyncClient,
+    ClientError,
+    Config,
+    ConfigError,
+    FinishReason,
+    ImageResponse,
+    Reasoning,
+    StreamBroken,
+    UnknownModel,
+    UnknownProvider,
+    Usage,
+    load_config,
+    provider_class,
+)
+from storage import Credential, CredentialStore, StorageError, running_daemon
 
 from ._daemon import Daemon
 from ._errors import HarvestError
@@ -24,11 +38,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    # The daemon logs each harvest; other commands print their own progress lines.
-    quiet = logging.INFO if args.command is _daemon else logging.ERROR
+    # The daemon logs each harvest; other commands print their own progress lines
+    # (chat and models also show warnings, such as a model list that could not be read).
+    quiet = {_daemon: logging.INFO, _chat: logging.WARNING, _models: logging.WARNING}.get(
+        args.command, logging.ERROR
+    )
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else quiet,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        if args.command is _daemon or args.verbose
+        else "harvest: %(message)s",
         stream=sys.stderr,
     )
     try:
@@ -36,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = anyio.run(args.command, config, args)
     except (ClientError, StorageError, HarvestError) as exc:
         print(f"harvest: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ClientError) else 1
+        return 2 if isinstance(exc, ConfigError | UnknownProvider | UnknownModel) else 1
     except KeyboardInterrupt:
         return 130
     return code
@@ -82,6 +101,34 @@ def _parser() -> argparse.ArgumentParser:
         "serve clients' refresh requests, until SIGINT or SIGTERM. One daemon per database.",
     )
     daemon.set_defaults(command=_daemon)
+
+    chat = commands.add_parser(
+        "chat",
+        help="stream an answer to stdout",
+        description="Send PROMPT to a provider and print the answer as it arrives; status "
+        "lines and usage go to stderr, image results print their URLs. A missing or "
+        "rejected credential is harvested here (one browser run, then one retry) unless "
+        "--no-refresh is given or a running daemon serves the request.",
+    )
+    chat.add_argument("-p", "--provider", required=True, metavar="PROVIDER")
+    chat.add_argument("-m", "--model", metavar="MODEL", help="a model id or alias")
+    chat.add_argument("--system", metavar="TEXT", help="a system message")
+    chat.add_argument("--profile", default="default", metavar="P", help="credential profile")
+    chat.add_argument(
+        "--no-refresh", action="store_true", help="never start a browser; fail instead"
+    )
+    chat.add_argument("prompt", metavar="PROMPT")
+    chat.set_defaults(command=_chat)
+
+    models = commands.add_parser(
+        "models",
+        help="list a provider's models and aliases",
+        description="The provider's models (its live list when it has one and a stored "
+        "credential can read it, else the built-in list), each with its aliases.",
+    )
+    models.add_argument("provider", metavar="PROVIDER")
+    models.add_argument("--profile", default="default", metavar="P", help="credential profile")
+    models.set_defaults(command=_models)
     return parser
 
 
@@ -139,4 +186,84 @@ async def _refresh(config: Config, args: argparse.Namespace) -> int:
 async def _daemon(config: Config, args: argparse.Namespace) -> int:
     async with Harvester(config) as harvester:
         await Daemon(harvester, config).run()
+    return 0
+
+
+class _Announced:
+    """The in-process refresher of ``harvest chat``: says on stderr what it does."""
+
+    def __init__(self, harvester: Harvester) -> None:
+        self._harvester = harvester
+
+    async def refresh(self, provider: str, profile: str = "default") -> Credential:
+        name = f"{provider}/{profile}"
+        print(f"harvest: getting a credential for {name} with Chromium...", file=sys.stderr)
+        started = anyio.current_time()
+        credential = await self._harvester.refresh(provider, profile)
+        took = anyio.current_time() - started
+        expiry = expiry_text(credential.expires_at, self._harvester.now())
+        print(f"harvest: harvested {name} in {took:.1f}s, {expiry}", file=sys.stderr)
+        return credential
+
+
+async def _chat(config: Config, args: argparse.Namespace) -> int:
+    provider_class(args.provider)  # UnknownProvider before anything starts
+    refresher = None
+    if not args.no_refresh:
+        daemon = await anyio.to_thread.run_sync(running_daemon, config.database)
+        # A running daemon serves refresh requests; otherwise harvest here.
+        refresher = _Announced(Harvester(config)) if daemon is None else None
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    messages.append({"role": "user", "content": args.prompt})
+    usage: Usage | None = None
+    finish: FinishReason | None = None
+    at_line_start = True
+    out = sys.stdout
+    try:
+        async with AsyncClient(config, refresher=refresher) as client:
+            events = client.stream(args.provider, messages, model=args.model, profile=args.profile)
+            async for event in events:
+                if isinstance(event, str):
+                    out.write(event)
+                    out.flush()
+                    at_line_start = event.endswith("\n")
+                elif isinstance(event, Reasoning):
+                    print(event.status, file=sys.stderr, flush=True)
+                elif isinstance(event, ImageResponse):
+                    for url in event.urls:
+                        print(url, file=out, flush=True)
+                elif isinstance(event, Usage):
+                    usage = event
+                elif isinstance(event, FinishReason):
+                    finish = event
+    except StreamBroken:
+        if not at_line_start:
+            print(file=out, flush=True)
+        raise
+    if not at_line_start:
+        print(file=out, flush=True)
+    summary = []
+    if usage is not None:
+        summary.append(
+            f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens"
+        )
+    if finish is not None:
+        summary.append(f"finish: {finish.reason}")
+    if summary:
+        print("usage: " + "; ".join(summary), file=sys.stderr)
+    return 0
+
+
+async def _models(config: Config, args: argparse.Namespace) -> int:
+    adapter = provider_class(args.provider)
+    async with AsyncClient(config) as client:
+        models = await client.models(args.provider, profile=args.profile)
+    aliases: dict[str, list[str]] = {}
+    for alias, target in adapter.aliases.items():
+        aliases.setdefault(target, []).append(alias)
+    for model in dict.fromkeys([*models, *aliases]):
+        notes = ["default"] if model == adapter.default_model else []
+        if model in aliases:
+            notes.append("aliases: " + ", ".join(sorted(aliases[model])))
+        print(f"{model}  ({'; '.join(notes)})" if notes else model)
     return 0

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import anyio
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
+from client import ClientConfig, Config
+from harvester import Harvester
 from harvester._browser import CHROMIUM_NAMES
+from storage import Credential
+
+from .emulators.cloudflare import CloudflareEmulator
+from .emulators.rig import Rig
+from .harvester._procs import chromium_processes
 
 
 @pytest.fixture
@@ -36,3 +47,74 @@ def chromium() -> str:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message} (under CI a missing browser is a failure, never a skip)")
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def no_chromium_left_behind() -> Iterator[None]:
+    """Every test must end with no Chromium of ours running."""
+    before = set(chromium_processes())
+    yield
+    # Killed processes take the kernel a moment to tear down: allow a grace period.
+    deadline = time.monotonic() + 10
+    while (left := set(chromium_processes()) - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"Chromium processes left behind: {sorted(left)}"
+
+
+# -- the provider emulators behind the CONNECT proxy -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """Every emulator on TLS behind the CONNECT proxy, for the whole session."""
+    started = Rig(tmp_path_factory.mktemp("rig")).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def private_rig(tmp_path: Path) -> Iterator[Rig]:
+    """A rig of the test's own, for tests that revoke what the emulators issued."""
+    started = Rig(tmp_path / "rig").start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def cloudflare(rig: Rig) -> Iterator[CloudflareEmulator]:
+    """The shared Cloudflare emulator, its faults and records cleared after the test."""
+    yield rig.cloudflare
+    rig.cloudflare.reset()
+
+
+@pytest.fixture(scope="session")
+def cloudflare_credential(
+    rig: Rig, chromium: str, tmp_path_factory: pytest.TempPathFactory
+) -> Credential:
+    """One credential harvested by real Chromium from the emulator, for the session.
+
+    Tests that revoke clearances use ``private_rig`` instead, so this one stays valid.
+    """
+    database = tmp_path_factory.mktemp("harvest") / "credentials.db"
+    config = rig.config(database, chromium)
+    return anyio.run(Harvester(config).refresh, "cloudflare")
+
+
+@pytest.fixture
+def rig_config(rig: Rig, chromium: str, tmp_path: Path) -> Config:
+    """A config for the shared rig with a fresh database and quick retries."""
+    return fast(rig.config(tmp_path / "credentials.db", chromium))
+
+
+def fast(config: Config) -> Config:
+    """``config`` with retry delays and timeouts short enough for tests."""
+    client = ClientConfig(
+        connect_timeout=5.0,
+        first_byte_timeout=10.0,
+        idle_timeout=10.0,
+        retries=2,
+        retry_backoff=0.01,
+        retry_backoff_max=0.05,
+        refresh_timeout=60.0,
+    )
+    return dataclasses.replace(config, client=client)

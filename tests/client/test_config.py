@@ -100,7 +100,7 @@ ERRORS = {
     "unknown top-level key": (
         'databse = "x"\n',
         r"unknown key 'databse'; valid keys at the top level: browser, "
-        r"database, harvester, network, providers",
+        r"client, database, harvester, network, providers",
         1,
     ),
     "unknown key in a table": (

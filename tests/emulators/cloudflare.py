@@ -74,7 +74,8 @@ class Fault:
     ``status``: answer with this status (``retry_after`` for 429; 403 is the
     interstitial). ``malformed``: mix garbage lines into a normal answer. ``error``: a
     ``3:`` record after the first text. ``cut_after``: stop the stream abruptly after
-    this many records (0: before any).
+    this many records (0: before any). ``stall_after``: go silent for ``stall``
+    seconds after this many records.
     """
 
     status: int | None = None
@@ -82,6 +83,8 @@ class Fault:
     malformed: bool = False
     error: str | None = None
     cut_after: int | None = None
+    stall_after: int | None = None
+    stall: float = 0.0
 
 
 @dataclass
@@ -97,6 +100,8 @@ class CloudflareState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     keep_requests: bool = True
+    streams_started: int = 0
+    streams_finished: int = 0  # the last byte of the answer was handed to the server
 
 
 class CloudflareEmulator:
@@ -127,6 +132,7 @@ class CloudflareEmulator:
             self.state.faults.clear()
             self.state.requests.clear()
             self.state.chunk_delay = 0.01
+            self.state.streams_started = self.state.streams_finished = 0
 
     # -- the site ----------------------------------------------------------------------
 
@@ -229,12 +235,20 @@ class CloudflareEmulator:
             content_type="text/plain; charset=utf-8",
             headers=[("x-vercel-ai-data-stream", "v1"), ("set-cookie", self._new_bm())],
         )
+        with self.state.lock:
+            self.state.streams_started += 1
         if fault.cut_after is not None:
             records = records[: fault.cut_after]
+        if fault.stall_after is not None:
+            await self._send_records(send, records[: fault.stall_after])
+            await asyncio.sleep(fault.stall)
+            records = records[fault.stall_after :]
         await self._send_records(send, records)
         if fault.cut_after is not None:
             raise ConnectionAbortedError("emulated: stream cut mid-way")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        with self.state.lock:
+            self.state.streams_finished += 1
 
     async def _send_records(self, send: Send, records: list[str]) -> None:
         state = self.state

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client import ordered_headers
+from client import ordered_headers, request_headers
 
 # As CDP reports them: sorted by name, Cookie and Host included.
 CAPTURED = [
@@ -70,3 +70,36 @@ def test_document_order_and_nothing_per_request_is_kept() -> None:
     assert names[-3:] == ["accept-language", "priority", "x-b"]
     assert not {"cookie", "host", "content-length", ":authority"} & set(names)
     assert dict(kept)["user-agent"] == "UA"
+
+
+def test_a_request_puts_its_own_headers_cookie_and_length_where_chromium_does() -> None:
+    harvested = ordered_headers(CAPTURED, document=False)
+    sent = request_headers(
+        harvested,
+        [("Content-Type", "text/plain"), ("x-a", None), ("origin", "https://y.test")],
+        cookie="a=1; b=2",
+        content_length=42,
+    )
+    assert sent == [
+        ("content-length", "42"),
+        ("sec-ch-ua-platform", '"Linux"'),
+        ("x-b", "2"),
+        ("user-agent", "UA"),
+        ("sec-ch-ua", '"Chromium";v="156"'),
+        ("content-type", "text/plain"),
+        ("sec-ch-ua-mobile", "?0"),
+        ("accept", "*/*"),
+        ("origin", "https://y.test"),
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-mode", "cors"),
+        ("sec-fetch-dest", "empty"),
+        ("referer", "https://x.test/"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("accept-language", "en-US,en;q=0.9"),
+        ("cookie", "a=1; b=2"),
+    ]
+
+
+def test_a_request_never_replays_a_captured_cookie_or_host() -> None:
+    sent = request_headers([("cookie", "stale=1"), ("host", "x.test"), ("accept", "*/*")])
+    assert sent == [("accept", "*/*")]
