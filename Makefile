@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install chromium test lint clean
+.PHONY: install chromium demo test lint clean
 
 install: $(STAMP) chromium
 
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 
 chromium:
 	@scripts/ensure_chromium.sh
+
+demo: install
+	$(BIN)/python scripts/demo.py
 
 test: install
 	$(BIN)/python -m pytest

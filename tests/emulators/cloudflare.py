@@ -229,26 +229,25 @@ class CloudflareEmulator:
             records = _with_garbage(records)
         if fault.error is not None:
             records.insert(2, "3:" + json.dumps(fault.error))
-        await start(
-            send,
-            200,
-            content_type="text/plain; charset=utf-8",
-            headers=[("x-vercel-ai-data-stream", "v1"), ("set-cookie", self._new_bm())],
-        )
+        headers = [("x-vercel-ai-data-stream", "v1"), ("set-cookie", self._new_bm())]
+        if fault.cut_after is not None:
+            # Promise the whole answer, then end early: the client sees the body cut
+            # short at once (an ASGI app cannot reset the connection itself).
+            size = sum(len((r + "\n").encode()) for r in records)
+            headers.append(("content-length", str(size)))
+            records = records[: fault.cut_after]
+        await start(send, 200, content_type="text/plain; charset=utf-8", headers=headers)
         with self.state.lock:
             self.state.streams_started += 1
-        if fault.cut_after is not None:
-            records = records[: fault.cut_after]
         if fault.stall_after is not None:
             await self._send_records(send, records[: fault.stall_after])
             await asyncio.sleep(fault.stall)
             records = records[fault.stall_after :]
         await self._send_records(send, records)
-        if fault.cut_after is not None:
-            raise ConnectionAbortedError("emulated: stream cut mid-way")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        with self.state.lock:
-            self.state.streams_finished += 1
+        if fault.cut_after is None:
+            with self.state.lock:
+                self.state.streams_finished += 1
 
     async def _send_records(self, send: Send, records: list[str]) -> None:
         state = self.state
