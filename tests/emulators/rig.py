@@ -1,12 +1,13 @@
 """The test rig: emulators on TLS behind the CONNECT proxy, and configs that use them.
 
 Run as ``python -m tests.emulators.rig DIR`` it serves until stdin closes (or it is
-killed) and writes ``DIR/rig.json`` with the proxy URL and the CA file: the demo and
-the benchmarks use it that way.
+killed) and prints (and writes to ``DIR/rig.json``) the proxy URL and the CA file: the
+benchmarks use it that way, so the servers do not share a process with what is measured.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import dataclass, field
@@ -87,9 +88,18 @@ class Rig:
 
 
 def main() -> None:
-    directory = Path(sys.argv[1])
+    parser = argparse.ArgumentParser(description="Serve the emulators behind the proxy.")
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--chunk-delay", type=float, default=0.01, help="seconds between pieces")
+    parser.add_argument(
+        "--whole-records", action="store_true", help="one piece per record, not split"
+    )
+    args = parser.parse_args()
+    directory: Path = args.directory
     rig = Rig(directory).start()
     rig.cloudflare.state.keep_requests = False
+    rig.cloudflare.state.chunk_delay = args.chunk_delay
+    rig.cloudflare.state.split = not args.whole_records
     info = {"proxy": rig.proxy.url, "ca_file": str(rig.ca_file)}
     (directory / "rig.json").write_text(json.dumps(info))
     print(json.dumps(info), flush=True)
