@@ -64,11 +64,6 @@ class Provider:
     # Text in a 401/403 answer that means "your credential is refused" (a challenge page).
     rejection_markers: ClassVar[tuple[str, ...]] = ()
 
-    @property
-    def lifetime(self) -> float | None:
-        """How long a harvested credential lasts (seconds)."""
-        return self.recipe.lifetime
-
     def is_rejection(self, status: int, body: str) -> bool:
         """Whether an error answer means the credential is no longer accepted."""
         if status not in (401, 403):

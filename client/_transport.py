@@ -10,14 +10,13 @@ chooses them per request.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import re
 import tempfile
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -68,7 +67,6 @@ class Reply:
         self._config = config
         self.url = url
         self.status: int = response.status_code
-        self.http_version: int = int(response.http_version or 0)
 
     def header(self, name: str) -> str | None:
         value = self._response.headers.get(name)
@@ -122,7 +120,6 @@ class _Pooled:
     session: AsyncSession[Response]
     users: int = 0
     retired: bool = False
-    closing: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class Transport:

@@ -155,7 +155,11 @@ def expected_text(prompt: str = PROMPT, system: str = "You are a helpful assista
     return "".join(answer_text(body))
 
 
-def cli_env(config_file: Path) -> dict[str, str]:
+def cli_env(rig: Rig, directory: Path, chromium: str, **tables: dict[str, Any]) -> dict[str, str]:
+    """The environment of a ``harvest`` run on ``rig`` with its config and database in
+    ``directory`` (``tables``: extra config tables)."""
+    config_file = directory / "harvest.toml"
+    config_file.write_text(rig.toml(directory / "credentials.db", chromium, **tables))
     env = {k: v for k, v in os.environ.items() if k not in ("HARVEST_CONFIG", "HARVEST_DB")}
     env["HARVEST_CONFIG"] = str(config_file)
     return env
@@ -174,9 +178,7 @@ async def run_cli(args: list[str], env: dict[str, str], within: float = 90) -> t
 async def test_cli_refresh_then_chat_streams_the_answer_as_it_arrives(
     rig: Rig, cloudflare: CloudflareEmulator, chromium: str, tmp_path: Path
 ) -> None:
-    config_file = tmp_path / "harvest.toml"
-    config_file.write_text(rig.toml(tmp_path / "credentials.db", chromium))
-    env = cli_env(config_file)
+    env = cli_env(rig, tmp_path, chromium)
     code, out, err = await run_cli(["refresh", "cloudflare"], env)
     assert code == 0, err
     assert out.startswith("ok      cloudflare/default")
@@ -208,9 +210,7 @@ async def test_cli_refresh_then_chat_streams_the_answer_as_it_arrives(
 async def test_cli_chat_harvests_when_there_is_no_credential_and_models_lists_the_live_ones(
     rig: Rig, cloudflare: CloudflareEmulator, chromium: str, tmp_path: Path
 ) -> None:
-    config_file = tmp_path / "harvest.toml"
-    config_file.write_text(rig.toml(tmp_path / "credentials.db", chromium))
-    env = cli_env(config_file)
+    env = cli_env(rig, tmp_path, chromium)
     code, out, err = await run_cli(["models", "cloudflare"], env)
     assert code == 0
     assert "no credential yet to read the live model list; using the built-in list" in err
@@ -373,13 +373,9 @@ async def test_a_running_daemon_serves_the_clients_refresh_request(
     private_rig: Rig, chromium: str, tmp_path: Path
 ) -> None:
     database = tmp_path / "credentials.db"
-    config_file = tmp_path / "harvest.toml"
     # The daemon's own schedule is far away: only the client's request makes it harvest.
-    config_file.write_text(
-        private_rig.toml(
-            database, chromium, **{"providers.cloudflare": {"refresh_before_expiry": "1m"}}
-        )
-    )
+    schedule = {"providers.cloudflare": {"refresh_before_expiry": "1m"}}
+    env = cli_env(private_rig, tmp_path, chromium, **schedule)
     config = fast(private_rig.config(database, chromium))
     first = await Harvester(config).refresh("cloudflare")
     private_rig.cloudflare.invalidate()
@@ -387,7 +383,7 @@ async def test_a_running_daemon_serves_the_clients_refresh_request(
     with logs.open("wb") as log:
         daemon = await anyio.open_process(
             [sys.executable, "-m", "harvester", "daemon"],
-            env=cli_env(config_file),
+            env=env,
             cwd=ROOT,
             stdout=log,
             stderr=log,
