@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from storage import Cookie, Credential, CredentialStore
+from storage import Credential, CredentialStore, merged_cookies
 
 from ._cookies import cookie_header, parse_set_cookie
 from ._errors import (
@@ -155,7 +155,7 @@ class ProviderSession:
         if applied:
             self.credential = dataclasses.replace(
                 credential,
-                cookies=_merged(credential.cookies, cookies, now),
+                cookies=merged_cookies(credential.cookies, cookies, now),
                 generation=credential.generation + 1,
             )
             return
@@ -164,17 +164,6 @@ class ProviderSession:
         if stored is not None:
             self.credential = stored
         logger.debug("%s: cookie write-back skipped: the credential changed", credential.provider)
-
-
-def _merged(old: Sequence[Cookie], new: Sequence[Cookie], now: float) -> tuple[Cookie, ...]:
-    """``old`` with ``new`` applied as the store applies them (same key replaces)."""
-    jar = {c.key: c for c in old}
-    for cookie in new:
-        if cookie.is_expired(now):
-            jar.pop(cookie.key, None)
-        else:
-            jar[cookie.key] = cookie
-    return tuple(jar.values())
 
 
 def _retry_after(value: str | None, now: float) -> float | None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from ._daemon_lock import daemon_lock_path, running_daemon
 from ._errors import NotADatabase, SchemaTooNew, StorageError, StoreBusy, StoreClosed
-from ._models import Attempt, Cookie, Credential, CredentialStatus, Lease, RefreshRequest
+from ._models import (
+    Attempt,
+    Cookie,
+    Credential,
+    CredentialStatus,
+    Lease,
+    RefreshRequest,
+    merged_cookies,
+)
 from ._redact import REDACTED, redact_url
 from ._schema import SCHEMA_VERSION
 from ._store import CredentialStore
@@ -25,6 +33,7 @@ __all__ = [
     "StoreBusy",
     "StoreClosed",
     "daemon_lock_path",
+    "merged_cookies",
     "redact_url",
     "running_daemon",
 ]

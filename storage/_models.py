@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +23,7 @@ __all__ = [
     "CredentialStatus",
     "Lease",
     "RefreshRequest",
+    "merged_cookies",
 ]
 
 # Schemes whose requests may carry ``Secure`` cookies (RFC 6265 section 5.4).
@@ -109,6 +110,20 @@ class Cookie:
     def from_dict(cls, data: Mapping[str, Any]) -> Cookie:
         """The inverse of ``to_dict``."""
         return cls(**data)
+
+
+def merged_cookies(
+    jar: Iterable[Cookie], updates: Iterable[Cookie], now: float
+) -> tuple[Cookie, ...]:
+    """``jar`` with ``updates`` applied as a browser would: a cookie replaces the one
+    with the same (name, domain, path); an expired one deletes it."""
+    merged = {c.key: c for c in jar}
+    for cookie in updates:
+        if cookie.is_expired(now):
+            merged.pop(cookie.key, None)
+        else:
+            merged[cookie.key] = cookie
+    return tuple(merged.values())
 
 
 def _domain_matches(host: str, domain: str, *, host_only: bool) -> bool:

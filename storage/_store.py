@@ -29,7 +29,15 @@ import aiosqlite
 import anyio
 
 from ._errors import NotADatabase, SchemaTooNew, StorageError, StoreBusy, StoreClosed
-from ._models import Attempt, Cookie, Credential, CredentialStatus, Lease, RefreshRequest
+from ._models import (
+    Attempt,
+    Cookie,
+    Credential,
+    CredentialStatus,
+    Lease,
+    RefreshRequest,
+    merged_cookies,
+)
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["CredentialStore"]
@@ -226,13 +234,8 @@ class CredentialStore:
             return False
         now = self._clock()
         body = json.loads(rows[0][0])
-        jar = {c.key: c for c in map(Cookie.from_dict, body["cookies"])}
-        for cookie in cookies:
-            if cookie.is_expired(now):
-                jar.pop(cookie.key, None)
-            else:
-                jar[cookie.key] = cookie
-        body["cookies"] = [c.to_dict() for c in jar.values()]
+        jar = merged_cookies(map(Cookie.from_dict, body["cookies"]), cookies, now)
+        body["cookies"] = [c.to_dict() for c in jar]
         # No transaction needed: the generation check in the UPDATE is the
         # compare-and-set, so a write that landed since the SELECT makes this one miss.
         rows = await self._run(
