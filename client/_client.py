@@ -33,10 +33,11 @@ from ._errors import (
     StreamTimeout,
     UnknownModel,
 )
-from ._events import Event
+from ._events import Event, Reasoning
 from ._openai import AsyncChat
 from ._provider import ChatRequest, Message, Provider, normalize_messages
 from ._registry import provider_class
+from ._retry import RetryPolicy
 from ._session import ProviderSession
 from ._transport import Transport
 
@@ -179,18 +180,21 @@ class AsyncClient:
             options=options,
         )
         credential = await self._credential(adapter, profile)
+        policy = self.retry_policy(adapter.name)
         renewed = False
         failures = 0
         while True:
             session = self._session(adapter, credential)
             delivered = 0
+            answered = False  # a status line can be said again; an answer cannot
             try:
                 async for event in adapter.stream(session, request):
                     delivered += 1
+                    answered = answered or not isinstance(event, Reasoning)
                     yield event
                 return
             except CredentialRejected as exc:
-                if delivered:
+                if answered:
                     raise
                 if renewed:
                     raise CredentialRejected(
@@ -201,16 +205,23 @@ class AsyncClient:
                 renewed = True
                 credential = await self._replace(adapter, profile, session.credential, exc)
             except (NetworkError, StreamTimeout, ServerError) as exc:
-                if delivered:
+                if answered:
                     raise StreamBroken(
                         f"{adapter.name}: the stream broke after {delivered} events: {exc}",
                         delivered=delivered,
                     ) from exc
                 failures += 1
-                if failures > self.config.client.retries:
+                if failures > policy.retries:
                     raise
-                delay = self._backoff(failures)
-                logger.info("%s: %s; retrying in %.2fs", adapter.name, exc, delay)
+                delay = policy.delay(failures, self._rng)
+                logger.info(
+                    "%s: %s; attempt %d of %d in %.2fs",
+                    adapter.name,
+                    exc,
+                    failures + 1,
+                    policy.attempts,
+                    delay,
+                )
                 await anyio.sleep(delay)
                 credential = session.credential
 
@@ -355,8 +366,8 @@ class AsyncClient:
             self._live[adapter.name] = (self._clock(), live)
         return live
 
-    def _backoff(self, failures: int) -> float:
-        """Exponential backoff with full jitter in its upper half."""
-        config = self.config.client
-        ceiling = min(config.retry_backoff * 2 ** (failures - 1), config.retry_backoff_max)
-        return float(ceiling * (0.5 + 0.5 * self._rng()))
+    def retry_policy(self, provider: str) -> RetryPolicy:
+        """How ``provider``'s failed attempts are retried: its ``[providers.NAME]``
+        overrides over its own documented rule, else over ``[client]``'s."""
+        own = self.provider(provider).retry_policy or self.config.client.retry_policy
+        return self.config.provider(provider).retry_policy(own)

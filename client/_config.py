@@ -22,6 +22,7 @@ import platformdirs
 from storage import redact_url
 
 from ._errors import ConfigError
+from ._retry import RetryPolicy
 
 __all__ = [
     "BrowserConfig",
@@ -83,6 +84,11 @@ class ClientConfig:
     retry_backoff_max: float = 8.0
     refresh_timeout: float = 120.0  # how long to wait for a daemon to serve a refresh
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry rule of providers that document none of their own."""
+        return RetryPolicy(self.retries, self.retry_backoff, self.retry_backoff_max)
+
 
 @dataclass(frozen=True)
 class ProviderConfig:
@@ -92,12 +98,34 @@ class ProviderConfig:
     proxy: str | None = field(default=None, repr=False)
     profiles: tuple[str, ...] = ("default",)
     refresh_before_expiry: float = 300.0  # seconds
+    # Override the provider's retry rule (None: the provider's own, else [client]'s).
+    retries: int | None = None
+    retry_backoff: float | None = None
+    retry_backoff_max: float | None = None
 
     def __repr__(self) -> str:
         proxy = redact_url(self.proxy) if self.proxy else None
+        retry = {
+            "retries": self.retries,
+            "retry_backoff": self.retry_backoff,
+            "retry_backoff_max": self.retry_backoff_max,
+        }
+        overrides = "".join(f", {k}={v!r}" for k, v in retry.items() if v is not None)
         return (
             f"ProviderConfig(enabled={self.enabled!r}, proxy={proxy!r}, "
-            f"profiles={self.profiles!r}, refresh_before_expiry={self.refresh_before_expiry!r})"
+            f"profiles={self.profiles!r}, refresh_before_expiry={self.refresh_before_expiry!r}"
+            f"{overrides})"
+        )
+
+    def retry_policy(self, default: RetryPolicy) -> RetryPolicy:
+        """``default`` with this table's overrides applied."""
+        return dataclasses.replace(
+            default,
+            retries=default.retries if self.retries is None else self.retries,
+            backoff=default.backoff if self.retry_backoff is None else self.retry_backoff,
+            backoff_max=default.backoff_max
+            if self.retry_backoff_max is None
+            else self.retry_backoff_max,
         )
 
 
@@ -310,6 +338,9 @@ _PROVIDER_TABLE: Mapping[str, _Convert | type] = {
     "proxy": _proxy,
     "profiles": _profiles,
     "refresh_before_expiry": _duration,
+    "retries": _count,
+    "retry_backoff": _duration,
+    "retry_backoff_max": _duration,
 }
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ._errors import UnknownModel
 from ._events import Event
 from ._recipe import HarvestRecipe
+from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
     from ._session import ProviderSession
@@ -63,12 +64,19 @@ class Provider:
     supports_message_history: ClassVar[bool] = True
     # Text in a 401/403 answer that means "your credential is refused" (a challenge page).
     rejection_markers: ClassVar[tuple[str, ...]] = ()
+    # The site's own documented retry rule; None: the [client] table's.
+    retry_policy: ClassVar[RetryPolicy | None] = None
 
     def is_rejection(self, status: int, body: str) -> bool:
         """Whether an error answer means the credential is no longer accepted."""
         if status not in (401, 403):
             return False
         return not self.rejection_markers or any(m in body for m in self.rejection_markers)
+
+    def service_error(self, status: int, body: str) -> str | None:
+        """The service's own message in an error answer, when it gives one the user
+        should read (such an error is not retried); ``None``: a plain HTTP error."""
+        return None
 
     def resolve_model(self, model: str | None, live: Sequence[str] = ()) -> str:
         """The provider's id for ``model`` (an id or an alias); ``None``: the default."""

@@ -8,11 +8,19 @@ lasts.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-__all__ = ["HarvestRecipe", "Ready", "Token"]
+if TYPE_CHECKING:
+    from storage import Cookie
+
+__all__ = ["HarvestRecipe", "Ready", "Token", "jwt_expiry"]
 
 
 @dataclass(frozen=True)
@@ -62,8 +70,10 @@ class HarvestRecipe:
     ``origins`` are the URLs whose cookies the credential keeps (default: the start
     page's origin). ``capture`` is a regex for the URL of the page's own API request
     whose headers the client will replay; without it, the headers of the page load
-    itself are kept. ``lifetime`` is how long a harvest is good for (seconds), and
-    ``expiry_cookie`` a cookie whose own expiry, when earlier, ends it sooner.
+    itself are kept. ``lifetime`` is how long a harvest is good for (seconds);
+    ``expiry_cookie`` a cookie whose own expiry, and ``expiry_token`` a token (a JWT)
+    whose ``exp`` claim, when earlier, ends it sooner. ``keep_cookies`` names cookies
+    the user gave the store (a login): each harvest starts the browser with them.
     """
 
     start_url: str
@@ -73,6 +83,8 @@ class HarvestRecipe:
     tokens: tuple[Token, ...] = ()
     lifetime: float | None = None
     expiry_cookie: str | None = None
+    expiry_token: str | None = None
+    keep_cookies: tuple[str, ...] = ()
     timeout: float = 60.0
 
     def __post_init__(self) -> None:
@@ -86,9 +98,39 @@ class HarvestRecipe:
         if self.timeout <= 0:
             raise ValueError("timeout must be positive")
 
-    def expires_at(self, harvested_at: float, cookie_expiry: float | None) -> float | None:
-        """When a harvest made at ``harvested_at`` stops being good."""
+    def expires_at(
+        self,
+        harvested_at: float,
+        cookies: Iterable[Cookie] = (),
+        tokens: Mapping[str, str] | None = None,
+    ) -> float | None:
+        """When a harvest made at ``harvested_at`` that collected ``cookies`` and
+        ``tokens`` stops being good: the earliest of its limits, ``None`` for none."""
         candidates = [] if self.lifetime is None else [harvested_at + self.lifetime]
-        if cookie_expiry is not None:
-            candidates.append(cookie_expiry)
+        candidates += [
+            c.expires for c in cookies if c.name == self.expiry_cookie and c.expires is not None
+        ]
+        if self.expiry_token is not None and tokens:
+            exp = jwt_expiry(tokens.get(self.expiry_token, ""))
+            if exp is not None:
+                candidates.append(exp)
         return min(candidates) if candidates else None
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT (Unix seconds), ``None`` if it is not one or has none.
+
+    The signature is not checked: only the site can, and it says so by refusing.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except (ValueError, binascii.Error):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(exp, int | float) and not isinstance(exp, bool):
+        return float(exp)
+    return None

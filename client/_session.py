@@ -29,6 +29,7 @@ from ._errors import (
 )
 from ._headers import request_headers
 from ._lines import LineDecoder
+from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import Reply, Transport
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ class ProviderSession:
         self._transport = transport
         self._store = store
         self._clock = clock
+
+    def now(self) -> float:
+        """The client's clock (Unix seconds): signatures and expiry use it."""
+        return self._clock()
 
     @property
     def tokens(self) -> dict[str, str]:
@@ -106,9 +111,22 @@ class ProviderSession:
         for line in decoder.close():
             yield line
 
-    async def get_json(self, url: str, *, headers: Headers = ()) -> Any:
-        """GET ``url`` and decode its JSON body; ``ProviderError`` if it is not JSON."""
-        async with self.request("GET", url, headers=headers) as reply:
+    async def events(self, reply: Reply) -> AsyncIterator[ServerSentEvent]:
+        """The reply's body as Server-Sent Events, each as soon as it is complete."""
+        decoder = SSEDecoder()
+        async for line in self.lines(reply):
+            event = decoder.feed(line)
+            if event is not None:
+                yield event
+        last = decoder.close()
+        if last is not None:
+            yield last
+
+    async def fetch_json(
+        self, method: str, url: str, *, json_body: Any = None, headers: Headers = ()
+    ) -> Any:
+        """Send a request and decode its JSON answer; ``ProviderError`` if it is not JSON."""
+        async with self.request(method, url, json_body=json_body, headers=headers) as reply:
             raw = b"".join([chunk async for chunk in reply.chunks()])
         try:
             return json.loads(raw)
@@ -135,6 +153,10 @@ class ProviderSession:
                 status=reply.status,
                 body=short,
             )
+        message = self.provider.service_error(reply.status, text)
+        if message is not None:
+            # The service said what went wrong: trying again would not change it.
+            return ProviderError(f"{where}: {message}", status=reply.status, body=short)
         kind = ServerError if reply.status >= 500 else ProviderError
         return kind(f"{where}: {short}", status=reply.status, body=short)
 

@@ -19,7 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -425,6 +425,14 @@ class Page:
         found = await self.browser.send(cdp.storage.get_cookies(browser_context_id=self._context))
         return [_cookie(c) for c in found]
 
+    async def set_cookies(self, cookies: Iterable[Cookie]) -> None:
+        """Put ``cookies`` in this page's browser context (before navigating)."""
+        params = [_cookie_param(c) for c in cookies]
+        if params:
+            await self.browser.send(
+                cdp.storage.set_cookies(cookies=params, browser_context_id=self._context)
+            )
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -498,6 +506,21 @@ def _cookie(c: Any) -> Cookie:
         http_only=bool(c.http_only),
         same_site=c.same_site.value if c.same_site is not None else None,
         host_only=not c.domain.startswith("."),
+    )
+
+
+def _cookie_param(c: Cookie) -> Any:
+    return cdp.network.CookieParam(
+        name=c.name,
+        value=c.value,
+        # A host-only cookie is set through its URL: a domain would widen it.
+        url=f"https://{c.domain}{c.path}" if c.host_only else None,
+        domain=None if c.host_only else f".{c.domain}",
+        path=c.path,
+        secure=c.secure,
+        http_only=c.http_only,
+        same_site=cdp.network.CookieSameSite(c.same_site) if c.same_site else None,
+        expires=cdp.network.TimeSinceEpoch(c.expires) if c.expires is not None else None,
     )
 
 

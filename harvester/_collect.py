@@ -44,11 +44,20 @@ class Collected:
     tokens: dict[str, str]
 
 
-async def collect(page: Page, recipe: HarvestRecipe, info: BrowserInfo, *, what: str) -> Collected:
-    """Run ``recipe`` in ``page`` (a fresh context); ``what`` names the harvest in errors."""
+async def collect(
+    page: Page,
+    recipe: HarvestRecipe,
+    info: BrowserInfo,
+    *,
+    what: str,
+    seed: Iterable[Cookie] = (),
+) -> Collected:
+    """Run ``recipe`` in ``page`` (a fresh context) that starts with the ``seed``
+    cookies; ``what`` names the harvest in errors."""
     watch = _Watch(recipe, what)
     page.on_event(watch.handle)
     await page.set_user_agent(info)
+    await page.set_cookies(seed)
     await page.navigate(recipe.start_url)
     try:
         with anyio.fail_after(recipe.timeout):

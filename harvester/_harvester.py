@@ -27,7 +27,7 @@ from client import (
     provider_names,
     recipe_for,
 )
-from storage import Attempt, Credential, CredentialStatus, CredentialStore
+from storage import Attempt, Cookie, Credential, CredentialStatus, CredentialStore
 
 from ._browser import BrowserInfo, Chromium, find_chromium
 from ._collect import collect
@@ -214,20 +214,13 @@ class Harvester:
                     assert info is not None
                     page = await browser.new_page(proxy=proxy)
                     try:
-                        collected = await collect(page, recipe, info, what=what)
+                        seed = await self._kept_cookies(provider, profile, recipe)
+                        collected = await collect(page, recipe, info, what=what, seed=seed)
                     finally:
                         await page.close()
                 finally:
                     await self._pool.release(browser)
             now = self._clock()
-            expiry = min(
-                (
-                    c.expires
-                    for c in collected.cookies
-                    if c.name == recipe.expiry_cookie and c.expires is not None
-                ),
-                default=None,
-            )
             credential = await self.store.put(
                 Credential(
                     provider=provider,
@@ -241,7 +234,7 @@ class Harvester:
                     tokens=collected.tokens,
                     proxy=proxy,
                     harvested_at=now,
-                    expires_at=recipe.expires_at(now, expiry),
+                    expires_at=recipe.expires_at(now, collected.cookies, collected.tokens),
                     status=CredentialStatus.FRESH,
                 )
             )
@@ -267,6 +260,20 @@ class Harvester:
             expiry_text(credential.expires_at, now),
         )
         return credential
+
+    async def _kept_cookies(
+        self, provider: str, profile: str, recipe: HarvestRecipe
+    ) -> list[Cookie]:
+        """The stored cookies the recipe keeps across harvests (a login), unexpired."""
+        if not recipe.keep_cookies:
+            return []
+        stored = await self.store.get(provider, profile)
+        if stored is None:
+            return []
+        now = self._clock()
+        return [
+            c for c in stored.cookies if c.name in recipe.keep_cookies and not c.is_expired(now)
+        ]
 
     async def _launch(self) -> Chromium:
         browser = self.config.browser

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import cloudflare
+from . import cloudflare, flowgpt, freenetfly, g4f_space
 
-__all__ = ["cloudflare"]
+__all__ = ["cloudflare", "flowgpt", "freenetfly", "g4f_space"]

@@ -65,7 +65,7 @@ class Cloudflare(Provider):
     )
 
     async def fetch_models(self, session: ProviderSession) -> list[str] | None:
-        data = await session.get_json(f"{_URL}/api/models", headers=_API_HEADERS)
+        data = await session.fetch_json("GET", f"{_URL}/api/models", headers=_API_HEADERS)
         try:
             return [str(model["name"]) for model in data["models"]]
         except (KeyError, TypeError) as exc:

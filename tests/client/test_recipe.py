@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import re
 
 import pytest
@@ -10,6 +12,7 @@ from curl_cffi.requests import BrowserType
 
 from client import HarvestRecipe, Ready, Token, UnknownProvider, impersonate_target, recipe_for
 from client._transport import chrome_targets
+from storage import Cookie
 
 
 def test_origins_default_to_the_start_page_origin() -> None:
@@ -17,21 +20,45 @@ def test_origins_default_to_the_start_page_origin() -> None:
     assert recipe.origins == ("https://playground.ai.cloudflare.com/",)
 
 
+def _jwt(claims: dict[str, object]) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'HS256'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
 @pytest.mark.parametrize(
-    ("lifetime", "cookie", "expected"),
+    ("lifetime", "cookie", "token", "expected"),
     [
-        (None, None, None),
-        (600, None, 1600),
-        (None, 1300, 1300),
-        (600, 1300, 1300),
-        (600, 9e9, 1600),
+        (None, None, None, None),
+        (600, None, None, 1600),
+        (None, 1300, None, 1300),
+        (600, 1300, None, 1300),
+        (600, 9e9, None, 1600),
+        (600, None, _jwt({"exp": 1200}), 1200),
+        (600, 1100, _jwt({"exp": 1200}), 1100),
+        (600, None, _jwt({"exp": 9e9}), 1600),
+        (600, None, _jwt({"sub": "no exp"}), 1600),
+        (600, None, "not-a-jwt", 1600),
+        (600, None, "a.!!!.c", 1600),
+        (600, None, _jwt({"exp": True}), 1600),
     ],
 )
-def test_expiry_is_the_earlier_of_lifetime_and_cookie(
-    lifetime: float | None, cookie: float | None, expected: float | None
+def test_expiry_is_the_earliest_of_lifetime_cookie_and_token(
+    lifetime: float | None, cookie: float | None, token: str | None, expected: float | None
 ) -> None:
-    recipe = HarvestRecipe(start_url="https://x.test/", lifetime=lifetime)
-    assert recipe.expires_at(1000, cookie) == expected
+    recipe = HarvestRecipe(
+        start_url="https://x.test/",
+        lifetime=lifetime,
+        expiry_cookie="clearance",
+        expiry_token="jwt",
+    )
+    cookies = [
+        Cookie("other", "v", domain="x.test", expires=1000.5),  # not the expiry cookie
+        Cookie("clearance", "v", domain="x.test", expires=cookie),
+    ]
+    tokens = {"jwt": token, "other": _jwt({"exp": 1001})} if token else {}
+    assert recipe.expires_at(1000, cookies, tokens) == expected
 
 
 @pytest.mark.parametrize(

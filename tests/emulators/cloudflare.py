@@ -16,18 +16,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import random
 import re
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._asgi import Receive, Request, Scope, Send, read_request, respond, start
+from ._asgi import Request, Send, respond
+from ._base import Emulator, EmulatorState, Fault
+
+__all__ = ["HOST", "MODELS", "CloudflareEmulator", "Fault", "answer_text"]
 
 HOST = "playground.ai.cloudflare.com"
 INTERSTITIAL_TITLE = "Just a moment..."
@@ -68,49 +67,20 @@ _COUNT = re.compile(r"^count to (\d+)$", re.I)
 
 
 @dataclass
-class Fault:
-    """What one inference request gets instead of a normal answer.
-
-    ``status``: answer with this status (``retry_after`` for 429; 403 is the
-    interstitial). ``malformed``: mix garbage lines into a normal answer. ``error``: a
-    ``3:`` record after the first text. ``cut_after``: stop the stream abruptly after
-    this many records (0: before any). ``stall_after``: go silent for ``stall``
-    seconds after this many records.
-    """
-
-    status: int | None = None
-    retry_after: int | None = None
-    malformed: bool = False
-    error: str | None = None
-    cut_after: int | None = None
-    stall_after: int | None = None
-    stall: float = 0.0
-
-
-@dataclass
-class CloudflareState:
+class CloudflareState(EmulatorState):
     secret: str = field(default_factory=lambda: secrets.token_hex(8))
     solve_delay_ms: int = 300
-    chunk_delay: float = 0.01  # between pieces of a stream
-    split: bool = True  # split pieces at awkward places
     clearances: dict[str, str] = field(default_factory=dict)  # value -> user agent
     bm_issued: list[str] = field(default_factory=list)
-    faults: deque[Fault] = field(default_factory=deque)
-    requests: list[Request] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
-    keep_requests: bool = True
-    streams_started: int = 0
-    streams_finished: int = 0  # the last byte of the answer was handed to the server
 
 
-class CloudflareEmulator:
+class CloudflareEmulator(Emulator[CloudflareState]):
     """The ASGI app; ``state`` is shared with the tests."""
 
-    host = HOST
+    hosts = (HOST,)
 
     def __init__(self) -> None:
-        self.state = CloudflareState()
+        super().__init__(CloudflareState())
 
     # -- controls for tests ------------------------------------------------------------
 
@@ -119,31 +89,12 @@ class CloudflareEmulator:
         with self.state.lock:
             self.state.clearances.clear()
 
-    def add_fault(self, fault: Fault) -> None:
-        with self.state.lock:
-            self.state.faults.append(fault)
-
     def inference_requests(self) -> list[Request]:
-        with self.state.lock:
-            return [r for r in self.state.requests if r.path == "/api/inference"]
-
-    def reset(self) -> None:
-        with self.state.lock:
-            self.state.faults.clear()
-            self.state.requests.clear()
-            self.state.chunk_delay = 0.01
-            self.state.streams_started = self.state.streams_finished = 0
+        return self.requests_to("/api/inference")
 
     # -- the site ----------------------------------------------------------------------
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        request = await read_request(scope, receive)
-        if self.state.keep_requests:
-            with self.state.lock:
-                self.state.requests.append(request)
+    async def handle(self, request: Request, send: Send) -> None:
         path = request.path
         if path == "/cdn-cgi/challenge-platform/solve" and request.method == "POST":
             await self._solve(request, send)
@@ -205,17 +156,11 @@ class CloudflareEmulator:
         return f"__cf_bm={value}; {attributes}"
 
     async def _inference(self, request: Request, send: Send) -> None:
-        with self.state.lock:
-            fault = self.state.faults.popleft() if self.state.faults else Fault()
+        fault = self.next_fault()
         if fault.status == 403 or not self._cleared(request):
             await self._interstitial(send, solvable=False, request=request)
             return
-        if fault.status is not None:
-            headers = [("retry-after", str(fault.retry_after))] if fault.retry_after else []
-            body = json.dumps({"error": f"emulated {fault.status}"})
-            await respond(
-                send, fault.status, body, content_type="application/json", headers=headers
-            )
+        if await self.fail_with_status(send, fault):
             return
         problem = _check_body(request)
         if problem:
@@ -230,42 +175,9 @@ class CloudflareEmulator:
         if fault.error is not None:
             records.insert(2, "3:" + json.dumps(fault.error))
         headers = [("x-vercel-ai-data-stream", "v1"), ("set-cookie", self._new_bm())]
-        if fault.cut_after is not None:
-            # Promise the whole answer, then end early: the client sees the body cut
-            # short at once (an ASGI app cannot reset the connection itself).
-            size = sum(len((r + "\n").encode()) for r in records)
-            headers.append(("content-length", str(size)))
-            records = records[: fault.cut_after]
-        await start(send, 200, content_type="text/plain; charset=utf-8", headers=headers)
-        with self.state.lock:
-            self.state.streams_started += 1
-        if fault.stall_after is not None:
-            await self._send_records(send, records[: fault.stall_after])
-            await asyncio.sleep(fault.stall)
-            records = records[fault.stall_after :]
-        await self._send_records(send, records)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        if fault.cut_after is None:
-            with self.state.lock:
-                self.state.streams_finished += 1
-
-    async def _send_records(self, send: Send, records: list[str]) -> None:
-        state = self.state
-        payload = "".join(r + "\n" for r in records).encode()
-        if not state.split:
-            pieces = [(r + "\n").encode() for r in records]
-        else:
-            pieces = []
-            at = 0
-            while at < len(payload):
-                size = state.rng.randint(1, 24)
-                pieces.append(payload[at : at + size])
-                at += size
-        delay = state.chunk_delay
-        for piece in pieces:
-            await send({"type": "http.response.body", "body": piece, "more_body": True})
-            if delay:
-                await asyncio.sleep(delay)
+        await self.stream(
+            send, records, fault, content_type="text/plain; charset=utf-8", headers=headers
+        )
 
 
 def _check_body(request: Request) -> str | None:
@@ -329,13 +241,3 @@ def _with_garbage(records: list[str]) -> list[str]:
         if index < len(garbage):
             mixed.append(garbage[index])
     return mixed
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

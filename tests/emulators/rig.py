@@ -19,7 +19,11 @@ import trustme
 from client import BrowserConfig, Config, NetworkConfig
 
 from ._asgi import Server, TLSFiles
+from ._base import Emulator
 from .cloudflare import CloudflareEmulator
+from .flowgpt import FlowGPTEmulator
+from .freenetfly import FreeNetflyEmulator
+from .g4f_space import G4FSpaceEmulator
 from .proxy import ConnectProxy
 
 # The browser accepts the rig's certificates; the client trusts the rig's CA instead.
@@ -32,6 +36,9 @@ class Rig:
 
     directory: Path
     cloudflare: CloudflareEmulator = field(default_factory=CloudflareEmulator)
+    flowgpt: FlowGPTEmulator = field(default_factory=FlowGPTEmulator)
+    freenetfly: FreeNetflyEmulator = field(default_factory=FreeNetflyEmulator)
+    g4f_space: G4FSpaceEmulator = field(default_factory=G4FSpaceEmulator)
     proxy: ConnectProxy = field(default_factory=ConnectProxy)
     ca_file: Path = field(init=False)
     _servers: list[Server] = field(default_factory=list)
@@ -41,8 +48,8 @@ class Rig:
         ca = trustme.CA()
         self.ca_file = self.directory / "rig-ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_file))
-        emulators = [self.cloudflare]
-        cert = ca.issue_cert(*(e.host for e in emulators))
+        emulators = self.emulators
+        cert = ca.issue_cert(*(host for e in emulators for host in e.hosts))
         tls = TLSFiles(self.directory / "rig-cert.pem", self.directory / "rig-key.pem")
         cert.cert_chain_pems[0].write_to_path(str(tls.certfile))
         for extra in cert.cert_chain_pems[1:]:
@@ -52,8 +59,13 @@ class Rig:
         for emulator in emulators:
             server = Server(emulator, tls).start()
             self._servers.append(server)
-            self.proxy.routes[emulator.host] = server.port
+            for host in emulator.hosts:
+                self.proxy.routes[host] = server.port
         return self
+
+    @property
+    def emulators(self) -> list[Emulator[Any]]:
+        return [self.cloudflare, self.flowgpt, self.freenetfly, self.g4f_space]
 
     def stop(self) -> None:
         self.proxy.stop()
@@ -97,9 +109,10 @@ def main() -> None:
     args = parser.parse_args()
     directory: Path = args.directory
     rig = Rig(directory).start()
-    rig.cloudflare.state.keep_requests = False
-    rig.cloudflare.state.chunk_delay = args.chunk_delay
-    rig.cloudflare.state.split = not args.whole_records
+    for emulator in rig.emulators:
+        emulator.state.keep_requests = False
+        emulator.state.chunk_delay = args.chunk_delay
+        emulator.state.split = not args.whole_records
     info = {"proxy": rig.proxy.url, "ca_file": str(rig.ca_file)}
     (directory / "rig.json").write_text(json.dumps(info))
     print(json.dumps(info), flush=True)

@@ -1,0 +1,174 @@
+"""What every provider emulator shares: request records, faults on demand, and a
+streamed answer split at awkward places with the misbehaviour a fault asks for."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from ._asgi import Receive, Request, Scope, Send, read_request, respond, start
+
+
+@dataclass
+class Fault:
+    """What one request gets instead of a normal answer.
+
+    ``status``: answer with this status (``retry_after`` for 429; each emulator
+    answers its rejection statuses as its site does). ``malformed``: mix garbage
+    records into a normal answer. ``error``: an in-stream error record after the first
+    text. ``cut_after``: stop the stream abruptly after this many records (0: before
+    any). ``stall_after``: go silent for ``stall`` seconds after this many records.
+    ``skew``: the site's clock runs this many seconds ahead for this request.
+    """
+
+    status: int | None = None
+    retry_after: int | None = None
+    malformed: bool = False
+    error: str | None = None
+    cut_after: int | None = None
+    stall_after: int | None = None
+    stall: float = 0.0
+    skew: float = 0.0
+
+
+@dataclass
+class EmulatorState:
+    """Shared with the tests: what came in, what goes wrong next, how answers stream."""
+
+    chunk_delay: float = 0.01  # between pieces of a stream
+    split: bool = True  # split pieces at awkward places (else one piece per record)
+    faults: deque[Fault] = field(default_factory=deque)
+    requests: list[Request] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    keep_requests: bool = True
+    streams_started: int = 0
+    streams_finished: int = 0  # the last byte of an answer was handed to the server
+
+
+S = TypeVar("S", bound=EmulatorState)
+
+
+class Emulator(Generic[S]):
+    """An ASGI app for one provider's hosts; subclasses implement ``handle``."""
+
+    hosts: tuple[str, ...] = ()
+
+    def __init__(self, state: S) -> None:
+        self.state = state
+
+    # -- controls for tests ------------------------------------------------------------
+
+    def add_fault(self, fault: Fault) -> None:
+        with self.state.lock:
+            self.state.faults.append(fault)
+
+    def requests_to(self, path: str) -> list[Request]:
+        with self.state.lock:
+            return [r for r in self.state.requests if r.path == path]
+
+    def reset(self) -> None:
+        with self.state.lock:
+            self.state.faults.clear()
+            self.state.requests.clear()
+            self.state.chunk_delay = 0.01
+            self.state.streams_started = self.state.streams_finished = 0
+
+    # -- serving -----------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        request = await read_request(scope, receive)
+        if self.state.keep_requests:
+            with self.state.lock:
+                self.state.requests.append(request)
+        await self.handle(request, send)
+
+    async def handle(self, request: Request, send: Send) -> None:
+        raise NotImplementedError
+
+    def next_fault(self) -> Fault:
+        with self.state.lock:
+            return self.state.faults.popleft() if self.state.faults else Fault()
+
+    async def fail_with_status(self, send: Send, fault: Fault) -> bool:
+        """Answer ``fault``'s status as a JSON error, if it has one."""
+        if fault.status is None:
+            return False
+        headers = [("retry-after", str(fault.retry_after))] if fault.retry_after else []
+        body = json.dumps({"error": f"emulated {fault.status}"})
+        await respond(send, fault.status, body, content_type="application/json", headers=headers)
+        return True
+
+    async def stream(
+        self,
+        send: Send,
+        records: list[str],
+        fault: Fault,
+        *,
+        content_type: str,
+        headers: list[tuple[str, str]] | None = None,
+        separator: str = "\n",
+    ) -> None:
+        """Send ``records`` (each followed by ``separator``) as a streamed answer, with
+        ``fault``'s cut or stall."""
+        headers = list(headers or [])
+        if fault.cut_after is not None:
+            # Promise the whole answer, then end early: the client sees the body cut
+            # short at once (an ASGI app cannot reset the connection itself).
+            size = sum(len((r + separator).encode()) for r in records)
+            headers.append(("content-length", str(size)))
+            records = records[: fault.cut_after]
+        await start(send, 200, content_type=content_type, headers=headers)
+        with self.state.lock:
+            self.state.streams_started += 1
+        if fault.stall_after is not None:
+            await self._send_pieces(send, records[: fault.stall_after], separator)
+            await asyncio.sleep(fault.stall)
+            records = records[fault.stall_after :]
+        await self._send_pieces(send, records, separator)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if fault.cut_after is None:
+            with self.state.lock:
+                self.state.streams_finished += 1
+
+    async def _send_pieces(self, send: Send, records: list[str], separator: str) -> None:
+        state = self.state
+        if not state.split:
+            pieces = [(r + separator).encode() for r in records]
+        else:
+            payload = "".join(r + separator for r in records).encode()
+            pieces = []
+            at = 0
+            while at < len(payload):
+                # Mostly small pieces (records split anywhere), now and then a big one
+                # (several records in one read).
+                size = (
+                    state.rng.randint(1, 24)
+                    if state.rng.random() < 0.8
+                    else state.rng.randint(100, 400)
+                )
+                pieces.append(payload[at : at + size])
+                at += size
+        delay = state.chunk_delay
+        for piece in pieces:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            if delay:
+                await asyncio.sleep(delay)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
