@@ -45,7 +45,9 @@ from ._registry import (
     register_provider,
     register_recipe,
 )
+from ._retry import RetryPolicy
 from ._session import ProviderSession
+from ._sse import ServerSentEvent, SSEDecoder, split_events
 from ._sync import Client
 from ._transport import impersonate_target
 
@@ -79,7 +81,10 @@ __all__ = [
     "Ready",
     "Reasoning",
     "Refresher",
+    "RetryPolicy",
+    "SSEDecoder",
     "ServerError",
+    "ServerSentEvent",
     "StreamBroken",
     "StreamTimeout",
     "TextDelta",
@@ -103,5 +108,6 @@ __all__ = [
     "register_provider",
     "register_recipe",
     "request_headers",
+    "split_events",
     "split_lines",
 ]

@@ -16,9 +16,12 @@ from blockbuster import BlockBuster, blockbuster_ctx
 from client import ClientConfig, Config
 from harvester import Harvester
 from harvester._browser import CHROMIUM_NAMES
-from storage import Credential
+from storage import Credential, CredentialStore
 
 from .emulators.cloudflare import CloudflareEmulator
+from .emulators.flowgpt import FlowGPTEmulator
+from .emulators.freenetfly import FreeNetflyEmulator
+from .emulators.g4f_space import G4FSpaceEmulator
 from .emulators.rig import Rig
 from .harvester._procs import chromium_processes
 
@@ -85,6 +88,51 @@ def cloudflare(rig: Rig) -> Iterator[CloudflareEmulator]:
     """The shared Cloudflare emulator, its faults and records cleared after the test."""
     yield rig.cloudflare
     rig.cloudflare.reset()
+
+
+@pytest.fixture
+def flowgpt(rig: Rig) -> Iterator[FlowGPTEmulator]:
+    yield rig.flowgpt
+    rig.flowgpt.reset()
+
+
+@pytest.fixture
+def freenetfly(rig: Rig) -> Iterator[FreeNetflyEmulator]:
+    yield rig.freenetfly
+    rig.freenetfly.reset()
+
+
+@pytest.fixture
+def g4f(rig: Rig) -> Iterator[G4FSpaceEmulator]:
+    yield rig.g4f_space
+    rig.g4f_space.reset()
+
+
+@pytest.fixture(scope="session")
+def harvested(
+    rig: Rig, chromium: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Credential]:
+    """FlowGPT, FreeNetfly and G4F space credentials harvested once (one browser) for
+    the session. Tests that revoke what the emulators issued use ``private_rig``."""
+    database = tmp_path_factory.mktemp("harvest") / "credentials.db"
+
+    async def harvest() -> dict[str, Credential]:
+        async with Harvester(rig.config(database, chromium)) as harvester:
+            return {
+                name: await harvester.refresh(name)
+                for name in ("flowgpt", "freenetfly", "g4f_space")
+            }
+
+    return anyio.run(harvest)
+
+
+@pytest.fixture
+async def stored(rig_config: Config, harvested: dict[str, Credential]) -> Config:
+    """``rig_config`` with the session's harvested credentials in its database."""
+    async with CredentialStore.open(rig_config.database) as store:
+        for credential in harvested.values():
+            await store.put(credential)
+    return rig_config
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ client stream the answer with what it harvested.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,7 @@ from storage import Credential, CredentialStatus, CredentialStore, running_daemo
 from ..conftest import fast
 from ..emulators.cloudflare import MODELS, CloudflareEmulator, answer_text
 from ..emulators.rig import Rig
-
-ROOT = Path(__file__).resolve().parents[2]
+from ._cli import ROOT, cli_env, run_cli
 
 # -- the data-stream parser ------------------------------------------------------------
 
@@ -153,24 +151,6 @@ def expected_text(prompt: str = PROMPT, system: str = "You are a helpful assista
         "system_message": system,
     }
     return "".join(answer_text(body))
-
-
-def cli_env(rig: Rig, directory: Path, chromium: str, **tables: dict[str, Any]) -> dict[str, str]:
-    """The environment of a ``harvest`` run on ``rig`` with its config and database in
-    ``directory`` (``tables``: extra config tables)."""
-    config_file = directory / "harvest.toml"
-    config_file.write_text(rig.toml(directory / "credentials.db", chromium, **tables))
-    env = {k: v for k, v in os.environ.items() if k not in ("HARVEST_CONFIG", "HARVEST_DB")}
-    env["HARVEST_CONFIG"] = str(config_file)
-    return env
-
-
-async def run_cli(args: list[str], env: dict[str, str], within: float = 90) -> tuple[int, str, str]:
-    with anyio.fail_after(within):
-        done = await anyio.run_process(
-            [sys.executable, "-m", "harvester", *args], env=env, cwd=ROOT, check=False
-        )
-    return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
 @pytest.mark.browser
