@@ -95,7 +95,7 @@ class ProviderError(ClientError):
 
 
 class CredentialRejected(ProviderError):
-    """The provider refused the credential (its challenge page came back)."""
+    """The provider refused the credential (a challenge page, an expired token)."""
 
 
 class RateLimited(ProviderError):

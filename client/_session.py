@@ -149,7 +149,7 @@ class ProviderSession:
             return RateLimited(f"{where} (rate limited){hint}", retry_after=retry_after, body=short)
         if self.provider.is_rejection(reply.status, text):
             return CredentialRejected(
-                f"{where}: the site refused the harvested session (its challenge page came back)",
+                f"{where}: the site refused the harvested credential{_why(self.provider, text)}",
                 status=reply.status,
                 body=short,
             )
@@ -199,6 +199,12 @@ def _retry_after(value: str | None, now: float) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def _why(provider: Provider, text: str) -> str:
+    """What in a refusal shows it is one, for the message."""
+    marker = next((m for m in provider.rejection_markers if m in text), None)
+    return f" (its answer says {marker!r})" if marker else f": {shorten(text)}"
 
 
 def _path(url: str) -> str:

@@ -79,6 +79,8 @@ class G4FSpace(Provider):
     rejection_markers = ("ZeroGPU token",)
 
     def service_error(self, status: int, body: str) -> str | None:
+        if status in (502, 503, 504):
+            return None  # a gateway's answer, whatever its body: worth another try
         try:
             data = json.loads(body)
         except ValueError:

@@ -307,7 +307,9 @@ async def test_a_rejection_without_refresher_or_daemon_marks_it_stale_and_says_w
     assert after is not None
     assert after.status == CredentialStatus.STALE
     assert after.harvested_at == harvested.harvested_at
-    assert "challenge page" in (after.last_error or "")
+    assert "refused the harvested credential (its answer says 'Just a moment')" in (
+        after.last_error or ""
+    )
 
 
 def _body(cloudflare: CloudflareEmulator) -> dict[str, Any]:

@@ -83,8 +83,8 @@ class G4FState(EmulatorState):
     token_life: float = 600.0
     generate_delay: float = 0.7  # the direct endpoint's time to an image
     steps: int = 6  # progress messages of a queue job
-    # ZeroGPU token -> (session uuid, expiry, user or None)
-    tokens: dict[str, tuple[str, float, str | None]] = field(default_factory=dict)
+    # ZeroGPU token -> (its session uuid or None for any, expiry, user or None)
+    tokens: dict[str, tuple[str | None, float, str | None]] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)  # session_hash -> job
     space_errors: list[str] = field(default_factory=list)  # the next jobs' errors
     malformed: bool = False
@@ -152,9 +152,11 @@ class G4FSpaceEmulator(Emulator[G4FState]):
 
     # -- the Hub -----------------------------------------------------------------------
 
-    def _issue(self, user: str | None, life: float | None = None) -> tuple[str, str]:
-        session = str(uuid.uuid4())
-        expiry = time.time() + (self.state.token_life if life is None else life)
+    def _issue(self, user: str | None) -> tuple[str, str | None]:
+        """A new token; a page token comes with its own session uuid, a user's token
+        (from the JWT endpoint) goes with any session uuid a page gave out."""
+        session = str(uuid.uuid4()) if user is None else None
+        expiry = time.time() + self.state.token_life
         token = _jwt({"sub": user or "anonymous", "exp": int(expiry), "n": secrets.token_hex(6)})
         with self.state.lock:
             self.state.tokens[token] = (session, expiry, user)
@@ -197,8 +199,11 @@ class G4FSpaceEmulator(Emulator[G4FState]):
         if known is None:
             return False, None
         session, expiry, user = known
-        accepted = expiry > time.time() and request.header("x-zerogpu-uuid") == session
-        return accepted, user
+        given = request.header("x-zerogpu-uuid") or ""
+        with self.state.lock:
+            issued = {s for s, _, _ in self.state.tokens.values()}
+        matches = given == session if session is not None else given in issued
+        return expiry > time.time() and matches, user
 
     def _next_error(self) -> str | None:
         with self.state.lock:
