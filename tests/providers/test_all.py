@@ -1,0 +1,59 @@
+"""The four providers together through the command line: one refresh harvests them
+all, ``status`` shows them all, ``models`` lists each one's models and aliases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from client import provider_class, provider_names
+from storage import CredentialStore
+
+from ..emulators.rig import Rig
+from ._cli import cli_env, run_cli
+
+ALL = ["cloudflare", "flowgpt", "freenetfly", "g4f_space"]
+
+
+def test_the_four_are_registered() -> None:
+    assert provider_names() == ALL
+
+
+@pytest.mark.browser
+@pytest.mark.anyio
+async def test_refresh_status_and_models_for_all_four(
+    rig: Rig, chromium: str, tmp_path: Path
+) -> None:
+    env = cli_env(rig, tmp_path, chromium)
+    code, out, err = await run_cli(["refresh"], env, within=180)
+    assert code == 0, err
+    assert sorted(line.split()[1] for line in out.splitlines()) == [f"{p}/default" for p in ALL]
+    assert all(line.startswith("ok ") for line in out.splitlines()), out
+
+    code, out, err = await run_cli(["status", "--json"], env)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [(r["provider"], r["status"]) for r in rows] == [(p, "fresh") for p in ALL]
+    code, table, err = await run_cli(["status"], env)
+    assert code == 0, err
+    assert [line.split()[0] for line in table.splitlines()[1:]] == ALL
+    async with CredentialStore.open(tmp_path / "credentials.db") as store:
+        secrets = [
+            value
+            for credential in await store.list()
+            for value in [*credential.tokens.values(), *(c.value for c in credential.cookies)]
+        ]
+    assert len(secrets) >= 6  # tokens of flowgpt and g4f_space, everyone's cookies
+    assert not [s for s in secrets if s in out or s in table]
+
+    for name in ALL:
+        code, out, err = await run_cli(["models", name], env)
+        assert code == 0, err
+        adapter = provider_class(name)
+        listed = [line.split()[0] for line in out.splitlines()]
+        assert set(adapter.models) <= set(listed)
+        assert out.splitlines()[0].startswith(adapter.default_model)
+        for alias in adapter.aliases:
+            assert alias in out
