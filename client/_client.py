@@ -170,8 +170,9 @@ class AsyncClient:
         ``UnknownProvider``/``UnknownModel`` before sending anything, ``NoCredential``,
         ``CredentialRejected`` (after one refresh and retry), ``RateLimited``,
         ``ProviderError``, ``StreamTimeout``, ``NetworkError``; ``StreamBroken`` when
-        the stream stops after events reached the caller (they stand: nothing is
-        repeated).
+        the stream stops after part of the answer reached the caller (it stands:
+        nothing is repeated). Status lines (``Reasoning``) are not the answer: a
+        failure after them alone is retried like one before any event.
         """
         adapter = self.provider(provider)
         request = ChatRequest(

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Benchmark the client against bare curl_cffi on the Cloudflare emulator, in one run.
+"""Benchmark the client against bare curl_cffi on the provider emulators, in one run.
 
 The emulator and the CONNECT proxy run in a subprocess (so their CPU is not charged to
 what is measured); both sides go through the same proxy and TLS with the same
 credential, harvested once by real Chromium. Ours: ``AsyncClient.stream`` (credential
 from the store, headers and cookies per request, typed events, cookie write-back).
 Baseline: a bare ``curl_cffi`` session iterating lines and decoding ``0:`` records.
+Then one row per provider: the same chat through the client and through the least
+``curl_cffi`` code that speaks that provider's protocol.
 
     .venv/bin/python scripts/bench_client.py [--runs 5] [--chunks 100000] [--streams 200]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import statistics
 import subprocess
 import sys
@@ -30,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from client import AsyncClient, BrowserConfig, Config, NetworkConfig, request_headers  # noqa: E402
 from client._provider import ChatRequest, Message  # noqa: E402
+from client.providers import flowgpt, freenetfly  # noqa: E402
 from client.providers.cloudflare import inference_body  # noqa: E402
 from harvester import Harvester  # noqa: E402
 from storage import Credential  # noqa: E402
@@ -53,11 +57,11 @@ def rss(field: str = "VmHWM") -> int:
     return 0
 
 
-def ours(client: AsyncClient) -> StreamFn:
+def ours(client: AsyncClient, provider: str = "cloudflare", model: str | None = MODEL) -> StreamFn:
     async def stream(prompt: str) -> AsyncIterator[str]:
-        async for event in client.stream("cloudflare", prompt, model=MODEL):
-            if isinstance(event, str):
-                yield event
+        async for event in client.stream(provider, prompt, model=model):
+            if provider == "g4f_space" or isinstance(event, str):  # its status lines count
+                yield str(event)
 
     return stream
 
@@ -65,19 +69,107 @@ def ours(client: AsyncClient) -> StreamFn:
 def bare(session: AsyncSession, credential: Credential) -> StreamFn:  # type: ignore[type-arg]
     async def stream(prompt: str) -> AsyncIterator[str]:
         body = inference_body(ChatRequest(MODEL, (Message("user", prompt),)))
-        cookies = "; ".join(f"{c.name}={c.value}" for c in credential.cookies_for(URL))
-        headers = request_headers(
-            credential.headers,
-            [("content-type", "application/json"), ("origin", URL.rsplit("/api", 1)[0])],
-            cookie=cookies,
-        )
-        response = await session.request(
-            "POST", URL, json=body, headers=headers, stream=True, default_headers=False
+        extra = [("content-type", "application/json"), ("origin", URL.rsplit("/api", 1)[0])]
+        async for line in post_lines(session, credential, URL, body, extra):
+            if line.startswith(b"0:"):
+                yield json.loads(line[2:])
+
+    return stream
+
+
+async def post_lines(
+    session: AsyncSession,  # type: ignore[type-arg]
+    credential: Credential,
+    url: str,
+    body: object,
+    extra: list[tuple[str, str]],
+) -> AsyncIterator[bytes]:
+    """POST ``body`` with the credential's headers and cookies; the answer's lines."""
+    cookies = "; ".join(f"{c.name}={c.value}" for c in credential.cookies_for(url))
+    headers = request_headers(credential.headers, extra, cookie=cookies)
+    response = await session.request(
+        "POST", url, json=body, headers=headers, stream=True, default_headers=False
+    )
+    try:
+        async for line in response.aiter_lines():
+            yield line
+    finally:
+        await response.aclose()
+
+
+def bare_flowgpt(session: AsyncSession, credential: Credential) -> StreamFn:  # type: ignore[type-arg]
+    url = "https://prod-backend-k8s.flowgpt.com/v3/chat-anonymous"
+
+    async def stream(prompt: str) -> AsyncIterator[str]:
+        body = flowgpt.chat_body(ChatRequest("gpt-3.5-turbo", (Message("user", prompt),)))
+        extra = [
+            *flowgpt.signature_headers(time.time(), secrets.token_hex(16)),
+            ("x-flow-device-id", credential.tokens["device_id"]),
+            ("content-type", "application/json"),
+            ("origin", "https://flowgpt.com"),
+            ("referer", "https://flowgpt.com/"),
+        ]
+        async for line in post_lines(session, credential, url, body, extra):
+            record = json.loads(line)
+            if record.get("event") == "text":
+                yield record["data"]
+
+    return stream
+
+
+def bare_freenetfly(session: AsyncSession, credential: Credential) -> StreamFn:  # type: ignore[type-arg]
+    url = "https://free.netfly.top/api/openai/v1/chat/completions"
+
+    async def stream(prompt: str) -> AsyncIterator[str]:
+        body = freenetfly.chat_body(ChatRequest("gpt-3.5-turbo", (Message("user", prompt),)))
+        extra = [
+            ("accept", "application/json, text/event-stream"),
+            ("content-type", "application/json"),
+            ("origin", "https://free.netfly.top"),
+        ]
+        async for line in post_lines(session, credential, url, body, extra):
+            if line.startswith(b"data: {"):
+                content = json.loads(line[6:])["choices"][0]["delta"].get("content")
+                if content:
+                    yield content
+
+    return stream
+
+
+def bare_g4f(session: AsyncSession, credential: Credential) -> StreamFn:  # type: ignore[type-arg]
+    space = "https://roxky-janus-pro-7b.hf.space"
+
+    async def stream(prompt: str) -> AsyncIterator[str]:
+        tokens = credential.tokens
+        headers = [("x-zerogpu-token", tokens["token"]), ("x-zerogpu-uuid", tokens["sessionUuid"])]
+        session_hash = secrets.token_hex(16)
+        body = {
+            "data": [None, prompt, 1234, 0.95, 0.1],
+            "event_data": None,
+            "fn_index": 2,
+            "session_hash": session_hash,
+        }
+        join = f"{space}/gradio_api/queue/join?__theme=light"
+        await session.post(join, json=body, headers=dict(headers), default_headers=False)
+        response = await session.get(
+            f"{space}/gradio_api/queue/data?session_hash={session_hash}",
+            headers=dict(headers),
+            stream=True,
+            default_headers=False,
         )
         try:
             async for line in response.aiter_lines():
-                if line.startswith(b"0:"):
-                    yield json.loads(line[2:])
+                if not line.startswith(b"data: "):
+                    continue
+                message = json.loads(line[6:])
+                if message.get("msg") == "log":
+                    yield message["log"]
+                elif message.get("msg") == "progress":
+                    step = message["progress_data"][0]
+                    yield f"{step['desc']} {step['index']}/{step['length']}"
+                elif message.get("msg") == "process_completed":
+                    yield message["output"]["data"][0]
+                    return
         finally:
             await response.aclose()
 
@@ -146,9 +238,10 @@ async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> No
         browser=BrowserConfig(args=BROWSER_ARGS),
         network=NetworkConfig(proxy=info["proxy"], ca_bundle=Path(info["ca_file"])),
     )
-    print("harvesting the emulator once with real Chromium...", file=sys.stderr)
-    credential = await Harvester(config).refresh("cloudflare")
-    await run(args, config, credential, info)
+    print("harvesting the emulators once with real Chromium...", file=sys.stderr)
+    async with Harvester(config) as harvester:
+        credentials = {name: await harvester.refresh(name) for name in BARE}
+    await run(args, config, credentials, info)
 
 
 def serve_and_run(args: argparse.Namespace) -> None:
@@ -173,9 +266,22 @@ def serve_and_run(args: argparse.Namespace) -> None:
             rig.wait(30)
 
 
+# provider -> (model, the bare curl_cffi version of its protocol)
+BARE: dict[str, tuple[str | None, Callable[[AsyncSession, Credential], StreamFn]]] = {  # type: ignore[type-arg]
+    "cloudflare": (MODEL, bare),
+    "flowgpt": (None, bare_flowgpt),
+    "freenetfly": (None, bare_freenetfly),
+    "g4f_space": ("janus-pro-7b", bare_g4f),
+}
+
+
 async def run(
-    args: argparse.Namespace, config: Config, credential: Credential, info: dict[str, str]
+    args: argparse.Namespace,
+    config: Config,
+    credentials: dict[str, Credential],
+    info: dict[str, str],
 ) -> None:
+    credential = credentials["cloudflare"]
     big = f"count to {args.chunks}"
     small = f"count to {args.pieces}"
     session: AsyncSession = AsyncSession(  # type: ignore[type-arg]
@@ -196,6 +302,16 @@ async def run(
         print(f"one {args.chunks:,}-chunk stream, {args.runs} runs each...", file=sys.stderr)
         big_ours = await medians(lambda: one_stream(mine, big), args.runs)
         big_bare = await medians(lambda: one_stream(theirs, big), args.runs)
+        print(f"each provider, {args.provider_runs} runs each...", file=sys.stderr)
+        providers = {}
+        for name, (model, make) in BARE.items():
+            pair = ours(client, name, model), make(session, credentials[name])
+            for side in pair:
+                await one_stream(side, small)  # warm: connection and session
+            providers[name] = [
+                await medians(lambda side=side: one_stream(side, small), args.provider_runs)
+                for side in pair
+            ]
     await session.close()
 
     print(
@@ -269,6 +385,24 @@ async def run(
         )
     )
 
+    print(
+        f"\nEach provider's emulator, one chat of {args.pieces} pieces; medians of "
+        f"{args.provider_runs} runs (g4f_space: Janus text through the Gradio queue, whose "
+        "first event is a status line)"
+    )
+    print(row("provider: time to first event / total", "client", "bare curl", "ratio"))
+    print(row("-" * 44, "-" * 12, "-" * 12, "-" * 8))
+    for name, (mine_p, bare_p) in providers.items():
+        for index, what in ((0, "time to first event"), (1, "total")):
+            print(
+                row(
+                    f"{name}: {what}",
+                    f"{mine_p[index] * 1000:.1f} ms",
+                    f"{bare_p[index] * 1000:.1f} ms",
+                    f"{mine_p[index] / bare_p[index]:.2f}x",
+                )
+            )
+
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -276,4 +410,5 @@ if __name__ == "__main__":
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--pieces", type=int, default=50, help="text pieces per concurrent stream")
+    parser.add_argument("--provider-runs", type=int, default=20, help="runs per provider row")
     serve_and_run(parser.parse_args())

@@ -65,7 +65,10 @@ def test_refresh_of_an_unknown_provider_is_a_usage_error(
     config = write_config(tmp_path / "c.toml", tmp_path / "c.db", chromium)
     done = run(["--config", str(config), "refresh", "nope"], environment(site.base))
     assert done.returncode == 2
-    assert "unknown provider 'nope'; valid providers: cloudflare, never, site" in done.stderr
+    assert (
+        "unknown provider 'nope'; valid providers: "
+        "cloudflare, flowgpt, freenetfly, g4f_space, never, site" in done.stderr
+    )
     assert not (tmp_path / "c.db").exists()
 
 
