@@ -69,8 +69,6 @@ class FlowGPT(Provider):
         "Dolphin-2.6-8x7B",
     )
     aliases: ClassVar[dict[str, str]] = {"gemini": "google-gemini", "gemini-pro": "google-gemini"}
-    supports_system_message = True
-    supports_message_history = True
     rejection_markers = ("Just a moment", "cf-browser-verification", "challenge-platform")
 
     async def stream(self, session: ProviderSession, request: ChatRequest) -> AsyncIterator[Event]:

@@ -73,7 +73,6 @@ class G4FSpace(Provider):
     )
     default_model = "flux"
     models = ("flux", "flux-dev", "flux-schnell", "janus-pro-7b", "janus-pro-7b-image")
-    supports_stream = True
     supports_system_message = False
     supports_message_history = False
     rejection_markers = ("ZeroGPU token",)
@@ -239,7 +238,12 @@ class QueueParser:
 
 def image_size(width: Any, height: Any) -> tuple[int, int]:
     """Width and height rounded down to a multiple of 8, at least 32."""
-    return tuple(max(32, int(v) - int(v) % 8) for v in (width, height))  # type: ignore[return-value]
+
+    def rounded(value: Any) -> int:
+        number = int(value)
+        return max(32, number - number % 8)
+
+    return rounded(width), rounded(height)
 
 
 def strip_html(message: str) -> str:
