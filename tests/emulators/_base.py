@@ -164,6 +164,16 @@ class Emulator(Generic[S]):
                 await asyncio.sleep(delay)
 
 
+def with_garbage(records: list[str], garbage: list[str]) -> list[str]:
+    """``records`` with one piece of ``garbage`` after each of the first ones."""
+    mixed = []
+    for index, record in enumerate(records):
+        mixed.append(record)
+        if index < len(garbage):
+            mixed.append(garbage[index])
+    return mixed
+
+
 async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()

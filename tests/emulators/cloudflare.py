@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._asgi import Request, Send, respond
-from ._base import Emulator, EmulatorState, Fault
+from ._base import Emulator, EmulatorState, Fault, with_garbage
 
 __all__ = ["HOST", "MODELS", "CloudflareEmulator", "Fault", "answer_text"]
 
@@ -171,7 +171,7 @@ class CloudflareEmulator(Emulator[CloudflareState]):
         data = request.json()
         records = _answer(data)
         if fault.malformed:
-            records = _with_garbage(records)
+            records = with_garbage(records, _GARBAGE)
         if fault.error is not None:
             records.insert(2, "3:" + json.dumps(fault.error))
         headers = [("x-vercel-ai-data-stream", "v1"), ("set-cookie", self._new_bm())]
@@ -233,11 +233,4 @@ def _answer(data: dict[str, Any]) -> list[str]:
     ]
 
 
-def _with_garbage(records: list[str]) -> list[str]:
-    garbage = ["this is not a record", '0:"unterminated', "x:{}", "", '9:{"toolCallId":"1"}']
-    mixed = []
-    for index, record in enumerate(records):
-        mixed.append(record)
-        if index < len(garbage):
-            mixed.append(garbage[index])
-    return mixed
+_GARBAGE = ["this is not a record", '0:"unterminated', "x:{}", "", '9:{"toolCallId":"1"}']

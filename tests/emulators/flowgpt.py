@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._asgi import Request, Send, respond
-from ._base import Emulator, EmulatorState, Fault
+from ._base import Emulator, EmulatorState, Fault, with_garbage
 
 __all__ = ["API_HOST", "HOST", "MODELS", "Fault", "FlowGPTEmulator", "answer_text"]
 
@@ -134,7 +134,7 @@ class FlowGPTEmulator(Emulator[FlowGPTState]):
             return
         records = _answer(request.json())
         if fault.malformed:
-            records = _with_garbage(records)
+            records = with_garbage(records, _GARBAGE)
         await self.stream(send, records, fault, content_type="text/plain; charset=utf-8")
 
     def _check_signature(self, request: Request, now: float) -> str | None:
@@ -214,11 +214,4 @@ def _answer(data: dict[str, Any]) -> list[str]:
     ]
 
 
-def _with_garbage(records: list[str]) -> list[str]:
-    garbage = ['{"event": "text", "data": ', "not json at all", "[1, 2]", "", '{"event": "text"}']
-    mixed = []
-    for index, record in enumerate(records):
-        mixed.append(record)
-        if index < len(garbage):
-            mixed.append(garbage[index])
-    return mixed
+_GARBAGE = ['{"event": "text", "data": ', "not json at all", "[1, 2]", "", '{"event": "text"}']

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._asgi import Request, Send, respond
-from ._base import Emulator, EmulatorState, Fault
+from ._base import Emulator, EmulatorState, Fault, with_garbage
 
 __all__ = ["HOST", "MODELS", "Fault", "FreeNetflyEmulator", "answer_text"]
 
@@ -111,7 +111,7 @@ class FreeNetflyEmulator(Emulator[FreeNetflyState]):
             return
         records = _answer(request.json())
         if fault.malformed:
-            records = _with_garbage(records)
+            records = with_garbage(records, _GARBAGE)
         if fault.error is not None:
             error = {"error": {"message": fault.error, "type": "server_error"}}
             records.insert(2, "data: " + json.dumps(error))
@@ -212,18 +212,11 @@ def _answer(data: dict[str, Any]) -> list[str]:
     ]
 
 
-def _with_garbage(records: list[str]) -> list[str]:
-    garbage = [
-        "data: {not json",
-        'data: {"object": "unexpected"}',
-        ": keep-alive comment",
-        'data: {"choices": "not a list"}',
-        'event: ping\ndata: {"ping": 1}',
-        'data: {"choices": [{"delta": {"content": 42}}]}',
-    ]
-    mixed = []
-    for index, record in enumerate(records):
-        mixed.append(record)
-        if index < len(garbage):
-            mixed.append(garbage[index])
-    return mixed
+_GARBAGE = [
+    "data: {not json",
+    'data: {"object": "unexpected"}',
+    ": keep-alive comment",
+    'data: {"choices": "not a list"}',
+    'event: ping\ndata: {"ping": 1}',
+    'data: {"choices": [{"delta": {"content": 42}}]}',
+]

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ._asgi import Request, Send, respond
-from ._base import Emulator, EmulatorState, Fault
+from ._base import Emulator, EmulatorState, Fault, with_garbage
 
 __all__ = [
     "FLUX_DEV_HOST",
@@ -259,7 +259,7 @@ class G4FSpaceEmulator(Emulator[G4FState]):
         messages = self._messages(job, self._next_error())
         records = ["data: " + json.dumps(m, ensure_ascii=False) for m in messages]
         if self.state.malformed or fault.malformed:
-            records = _with_garbage(records)
+            records = with_garbage(records, _GARBAGE)
         await self.stream(
             send,
             records,
@@ -382,11 +382,4 @@ def _jwt(claims: dict[str, Any]) -> str:
     return f"{header}.{part(claims)}.{secrets.token_urlsafe(32)}"
 
 
-def _with_garbage(records: list[str]) -> list[str]:
-    garbage = ["data: {broken", 'data: {"no_msg": true}', ": ping", 'data: "just a string"']
-    mixed = []
-    for index, record in enumerate(records):
-        mixed.append(record)
-        if index < len(garbage):
-            mixed.append(garbage[index])
-    return mixed
+_GARBAGE = ["data: {broken", 'data: {"no_msg": true}', ": ping", 'data: "just a string"']
