@@ -32,6 +32,14 @@ from ._errors import (
     UnknownProvider,
 )
 from ._events import Event, FinishReason, ImageResponse, Reasoning, TextDelta, Usage, event_to_json
+from ._fingerprint import Fingerprint, FingerprintError, ja4_alpn
+from ._h2_opening import (
+    H2Error,
+    H2Incomplete,
+    H2Opening,
+    encode_literal_headers,
+    parse_h2_opening,
+)
 from ._headers import ordered_headers, request_headers
 from ._lines import LineDecoder, split_lines
 from ._openai import ChatCompletion, ChatCompletionChunk
@@ -45,10 +53,19 @@ from ._registry import (
     register_provider,
     register_recipe,
 )
+from ._replay import Replay, describe_fingerprint, plan_replay, replay_for
 from ._retry import RetryPolicy
 from ._session import ProviderSession
 from ._sse import ServerSentEvent, SSEDecoder, split_events
 from ._sync import Client
+from ._tls_hello import (
+    ClientHello,
+    HelloError,
+    HelloIncomplete,
+    hello_length,
+    is_grease,
+    parse_client_hello,
+)
 from ._transport import impersonate_target
 
 __all__ = [
@@ -60,13 +77,21 @@ __all__ = [
     "Client",
     "ClientConfig",
     "ClientError",
+    "ClientHello",
     "Config",
     "ConfigError",
     "CredentialRejected",
     "Event",
+    "Fingerprint",
+    "FingerprintError",
     "FinishReason",
+    "H2Error",
+    "H2Incomplete",
+    "H2Opening",
     "HarvestRecipe",
     "HarvesterConfig",
+    "HelloError",
+    "HelloIncomplete",
     "ImageResponse",
     "LineDecoder",
     "Message",
@@ -81,6 +106,7 @@ __all__ = [
     "Ready",
     "Reasoning",
     "Refresher",
+    "Replay",
     "RetryPolicy",
     "SSEDecoder",
     "ServerError",
@@ -94,12 +120,20 @@ __all__ = [
     "Usage",
     "cookie_header",
     "default_database",
+    "describe_fingerprint",
+    "encode_literal_headers",
     "event_to_json",
+    "hello_length",
     "impersonate_target",
+    "is_grease",
+    "ja4_alpn",
     "load_config",
     "ordered_headers",
+    "parse_client_hello",
     "parse_duration",
+    "parse_h2_opening",
     "parse_set_cookie",
+    "plan_replay",
     "provider_class",
     "provider_names",
     "providers",
@@ -107,6 +141,7 @@ __all__ = [
     "recipes",
     "register_provider",
     "register_recipe",
+    "replay_for",
     "request_headers",
     "split_events",
     "split_lines",

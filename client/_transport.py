@@ -30,8 +30,9 @@ from storage import Credential
 
 from ._config import ClientConfig
 from ._errors import NetworkError, StreamTimeout
+from ._replay import Replay, replay_for
 
-__all__ = ["Reply", "Transport", "chrome_targets", "impersonate_target"]
+__all__ = ["Reply", "Transport", "chrome_targets", "impersonate_target", "replay_options"]
 
 logger = logging.getLogger("client.transport")
 
@@ -214,6 +215,14 @@ class Transport:
         verify = await self._verify_path()
         config = self._config
         low_speed = max(config.first_byte_timeout, config.idle_timeout) + config.connect_timeout
+        options: dict[CurlOpt, int | str] = {
+            CurlOpt.CONNECTTIMEOUT_MS: int(config.connect_timeout * 1000),
+            # The backstop that ends a transfer curl_cffi would otherwise keep alive
+            # after we stopped waiting for it (an abandoned or stalled stream).
+            CurlOpt.LOW_SPEED_LIMIT: 1,
+            CurlOpt.LOW_SPEED_TIME: int(low_speed) + 1,
+        }
+        options.update(replay_options(credential))
         session: AsyncSession[Response] = AsyncSession(
             impersonate=credential.impersonate or "chrome",
             default_headers=False,
@@ -222,13 +231,7 @@ class Transport:
             verify=verify if verify is not None else True,  # type: ignore[arg-type]
             http_version="v2tls",
             max_clients=_MAX_CLIENTS,
-            curl_options={
-                CurlOpt.CONNECTTIMEOUT_MS: int(config.connect_timeout * 1000),
-                # The backstop that ends a transfer curl_cffi would otherwise keep alive
-                # after we stopped waiting for it (an abandoned or stalled stream).
-                CurlOpt.LOW_SPEED_LIMIT: 1,
-                CurlOpt.LOW_SPEED_TIME: int(low_speed) + 1,
-            },
+            curl_options=options,
         )
         pooled = self._sessions[key] = _Pooled(identity, session)
         return pooled
@@ -245,6 +248,33 @@ class Transport:
         if self._verify is None:
             self._verify = await anyio.to_thread.run_sync(_merge_ca, self._ca_bundle)
         return self._verify
+
+
+_warned: set[str] = set()
+
+
+def replay_options(credential: Credential) -> dict[CurlOpt, int | str]:
+    """The curl options that make a session send ``credential``'s captured fingerprint.
+
+    What cannot be reproduced is logged once per process and kind of difference.
+    """
+    replay = replay_for(credential)
+    if replay is None:
+        return {}
+    _warn_once(credential, replay)
+    return {CurlOpt[name]: value for name, value in replay.options}
+
+
+def _warn_once(credential: Credential, replay: Replay) -> None:
+    if replay.exact or replay.describe() in _warned:
+        return
+    _warned.add(replay.describe())
+    logger.warning(
+        "%s/%s: the browser's fingerprint is replayed as closely as curl_cffi allows: %s",
+        credential.provider,
+        credential.profile,
+        replay.describe(),
+    )
 
 
 def _merge_ca(extra: Path) -> str:

@@ -28,6 +28,7 @@ import anyio
 from nodriver import cdp
 from nodriver.core.connection import Connection, ProtocolException
 
+from client import Fingerprint
 from storage import Cookie
 
 from ._errors import BrowserFailed, BrowserNotFound, PageError
@@ -167,6 +168,7 @@ class Chromium:
         self.process = process
         self.profile = profile
         self.info: BrowserInfo | None = None
+        self.fingerprint: Fingerprint | None = None  # captured by the harvester at start
         self._connection = connection
         self._pages: set[Page] = set()
         self._closed = False

@@ -30,7 +30,9 @@ from client import (
 from storage import Attempt, Cookie, Credential, CredentialStatus, CredentialStore
 
 from ._browser import BrowserInfo, Chromium, find_chromium
+from ._capture import capture_browser
 from ._collect import collect
+from ._endpoint import FingerprintEndpoint
 from ._errors import HarvestBusy, HarvestError, PageError
 from ._pool import BrowserPool
 from ._status import relative_time
@@ -70,6 +72,7 @@ class Harvester:
         self._flights: dict[tuple[str, str], _Flight] = {}
         self._limiter: anyio.CapacityLimiter | None = None
         self._pool: BrowserPool | None = None
+        self._endpoint: FingerprintEndpoint | None = None
         self._entered = 0
 
     @property
@@ -96,6 +99,8 @@ class Harvester:
             if self._store is None:
                 self._store = await CredentialStore.open(self.config.database)
             self._limiter = anyio.CapacityLimiter(self.config.harvester.concurrency)
+            self._endpoint = FingerprintEndpoint()
+            self._endpoint.start()
             restart_after = self.config.harvester.restart_after
             self._pool = BrowserPool(self._launch, restart_after=restart_after)
         self._entered += 1
@@ -114,6 +119,9 @@ class Harvester:
             if self._pool is not None:
                 await self._pool.aclose()
                 self._pool = None
+            if self._endpoint is not None:
+                self._endpoint.close()
+                self._endpoint = None
             if self._owns_store and self._store is not None:
                 await self._store.aclose()
                 self._store = None
@@ -212,6 +220,7 @@ class Harvester:
                 try:
                     info = browser.info
                     assert info is not None
+                    fingerprint = browser.fingerprint
                     page = await browser.new_page(proxy=proxy)
                     try:
                         seed = await self._kept_cookies(provider, profile, recipe)
@@ -228,6 +237,7 @@ class Harvester:
                     user_agent=info.user_agent,
                     browser_name=_browser_name(info),
                     browser_version=info.version,
+                    fingerprint=fingerprint.to_dict() if fingerprint is not None else None,
                     impersonate=impersonate_target(info.major),
                     headers=collected.headers,
                     cookies=collected.cookies,
@@ -278,8 +288,31 @@ class Harvester:
     async def _launch(self) -> Chromium:
         browser = self.config.browser
         executable = await anyio.to_thread.run_sync(find_chromium, browser.executable)
-        chromium = await Chromium.launch(executable, headless=browser.headless, args=browser.args)
+        endpoint = self._endpoint
+        assert endpoint is not None
+        args = [*browser.args, *endpoint.browser_args]
+        chromium = await Chromium.launch(executable, headless=browser.headless, args=args)
         logger.debug("started %s (pid %d)", chromium.info and chromium.info.product, chromium.pid)
+        try:
+            capture = await capture_browser(chromium, endpoint)
+        except (TimeoutError, PageError) as exc:
+            # Harvests still work; the client then falls back to the nearest target.
+            logger.warning(
+                "could not capture Chromium's TLS/HTTP2 fingerprint (%s); credentials from "
+                "this browser will use curl_cffi's nearest target",
+                exc or type(exc).__name__,
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await chromium.close()
+            raise
+        else:
+            chromium.fingerprint = capture.fingerprint
+            logger.info(
+                "Chromium %s fingerprint: JA4 %s",
+                chromium.info and chromium.info.version,
+                capture.fingerprint.ja4,
+            )
         return chromium
 
 

@@ -8,11 +8,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from client import Fingerprint, FingerprintError, describe_fingerprint
 from storage import Credential
 
 __all__ = ["relative_time", "status_json", "status_rows", "status_table"]
 
-_COLUMNS = ("PROVIDER", "PROFILE", "STATUS", "HARVESTED", "EXPIRES", "BROWSER", "LAST ERROR")
+_COLUMNS = (
+    "PROVIDER",
+    "PROFILE",
+    "STATUS",
+    "HARVESTED",
+    "EXPIRES",
+    "BROWSER",
+    "FINGERPRINT",
+    "LAST ERROR",
+)
 
 
 def status_rows(credentials: Sequence[Credential], now: float) -> list[dict[str, Any]]:
@@ -27,6 +37,8 @@ def status_rows(credentials: Sequence[Credential], now: float) -> list[dict[str,
             "expires_at": _iso(c.expires_at),
             "browser": f"{c.browser_name} {c.browser_version}".strip() or None,
             "impersonate": c.impersonate,
+            "fingerprint": describe_fingerprint(c),
+            "ja4": _ja4(c),
             "cookies": len(c.cookies),
             "last_error": c.last_error,
         }
@@ -50,6 +62,7 @@ def status_table(credentials: Sequence[Credential], now: float | None = None) ->
             relative_time(c.harvested_at, now),
             relative_time(c.expires_at, now),
             row["browser"] or "-",
+            row["fingerprint"],
             _shorten(row["last_error"] or "-", 60),
         )
         for row, c in zip(status_rows(credentials, now), credentials, strict=True)
@@ -62,6 +75,15 @@ def status_table(credentials: Sequence[Credential], now: float | None = None) ->
         for row in (_COLUMNS, *rows)
     ]
     return "\n".join(lines)
+
+
+def _ja4(credential: Credential) -> str | None:
+    if not credential.fingerprint:
+        return None
+    try:
+        return Fingerprint.from_dict(credential.fingerprint).ja4
+    except FingerprintError:
+        return None
 
 
 def _iso(timestamp: float | None) -> str | None:
