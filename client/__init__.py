@@ -66,7 +66,7 @@ from ._tls_hello import (
     is_grease,
     parse_client_hello,
 )
-from ._transport import impersonate_target
+from ._transport import Transport, curl_cffi_version, impersonate_target
 
 __all__ = [
     "AsyncClient",
@@ -115,10 +115,12 @@ __all__ = [
     "StreamTimeout",
     "TextDelta",
     "Token",
+    "Transport",
     "UnknownModel",
     "UnknownProvider",
     "Usage",
     "cookie_header",
+    "curl_cffi_version",
     "default_database",
     "describe_fingerprint",
     "encode_literal_headers",

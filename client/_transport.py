@@ -22,6 +22,7 @@ from pathlib import Path
 import anyio
 import certifi
 from curl_cffi import CurlOpt
+from curl_cffi.__version__ import __version__ as _curl_cffi_version
 from curl_cffi.requests import AsyncSession, BrowserType, Response
 from curl_cffi.requests.exceptions import RequestException
 from curl_cffi.requests.exceptions import Timeout as CurlTimeout
@@ -32,7 +33,14 @@ from ._config import ClientConfig
 from ._errors import NetworkError, StreamTimeout
 from ._replay import Replay, replay_for
 
-__all__ = ["Reply", "Transport", "chrome_targets", "impersonate_target", "replay_options"]
+__all__ = [
+    "Reply",
+    "Transport",
+    "chrome_targets",
+    "curl_cffi_version",
+    "impersonate_target",
+    "replay_options",
+]
 
 logger = logging.getLogger("client.transport")
 
@@ -41,6 +49,11 @@ _CHROME_TARGET = re.compile(r"chrome(\d+)")
 _MAX_CLIENTS = 512
 # An error body is read up to this many bytes (for the message and rejection checks).
 _ERROR_BODY_LIMIT = 64 * 1024
+
+
+def curl_cffi_version() -> str:
+    """The installed curl_cffi's version (``harvest doctor`` reports it)."""
+    return str(_curl_cffi_version)
 
 
 def chrome_targets() -> list[tuple[int, str]]:
@@ -256,7 +269,8 @@ _warned: set[str] = set()
 def replay_options(credential: Credential) -> dict[CurlOpt, int | str]:
     """The curl options that make a session send ``credential``'s captured fingerprint.
 
-    What cannot be reproduced is logged once per process and kind of difference.
+    What cannot be reproduced is logged (at info: the harvester warns when it
+    captures) once per process and kind of difference.
     """
     replay = replay_for(credential)
     if replay is None:
@@ -269,7 +283,7 @@ def _warn_once(credential: Credential, replay: Replay) -> None:
     if replay.exact or replay.describe() in _warned:
         return
     _warned.add(replay.describe())
-    logger.warning(
+    logger.info(
         "%s/%s: the browser's fingerprint is replayed as closely as curl_cffi allows: %s",
         credential.provider,
         credential.profile,

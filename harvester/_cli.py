@@ -27,6 +27,7 @@ from client import (
 from storage import Credential, CredentialStore, StorageError, running_daemon
 
 from ._daemon import Daemon
+from ._doctor import run_doctor
 from ._errors import HarvestError
 from ._harvester import Harvester, expiry_text
 from ._status import status_json, status_table
@@ -129,7 +130,26 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("provider", metavar="PROVIDER")
     models.add_argument("--profile", default="default", metavar="P", help="credential profile")
     models.set_defaults(command=_models)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check that the client looks like the browser",
+        description="Start a local fingerprint endpoint, send it one request from the "
+        "client built from PROVIDER's stored credential (or from a fresh Chromium capture "
+        "when there is none) and compare it with the browser's: JA4, JA3 with sorted "
+        "extensions, Akamai HTTP/2, header order, user agent and client hints. Exit "
+        "status: 0 if every line matches, 1 if any differs.",
+    )
+    doctor.add_argument("provider", nargs="?", metavar="PROVIDER")
+    doctor.add_argument("--profile", default="default", metavar="P", help="credential profile")
+    doctor.set_defaults(command=_doctor)
     return parser
+
+
+async def _doctor(config: Config, args: argparse.Namespace) -> int:
+    return await run_doctor(
+        config, args.provider, args.profile, lambda line: print(line, flush=True)
+    )
 
 
 async def _status(config: Config, args: argparse.Namespace) -> int:

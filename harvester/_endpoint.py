@@ -79,7 +79,7 @@ class FingerprintEndpoint:
 
     def __init__(self) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
-        self._context, spki = _server_context(key)
+        self._context, spki, self.certificate_pem = _server_context(key)
         self.spki_hash = base64.b64encode(hashlib.sha256(spki).digest()).decode()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -367,8 +367,9 @@ def _summary(fingerprint: Fingerprint) -> bytes:
     ).encode()
 
 
-def _server_context(key: ec.EllipticCurvePrivateKey) -> tuple[ssl.SSLContext, bytes]:
-    """A TLS server context for ``localhost`` with a one-day self-signed certificate."""
+def _server_context(key: ec.EllipticCurvePrivateKey) -> tuple[ssl.SSLContext, bytes, bytes]:
+    """A TLS server context for ``localhost`` with a one-day self-signed certificate;
+    the key's SubjectPublicKeyInfo; the certificate as PEM (for a client to trust)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
@@ -401,4 +402,4 @@ def _server_context(key: ec.EllipticCurvePrivateKey) -> tuple[ssl.SSLContext, by
     spki = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return context, spki
+    return context, spki, cert.public_bytes(serialization.Encoding.PEM)

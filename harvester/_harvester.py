@@ -21,9 +21,11 @@ import anyio
 
 from client import (
     Config,
+    Fingerprint,
     HarvestRecipe,
     impersonate_target,
     load_config,
+    plan_replay,
     provider_names,
     recipe_for,
 )
@@ -308,11 +310,7 @@ class Harvester:
             raise
         else:
             chromium.fingerprint = capture.fingerprint
-            logger.info(
-                "Chromium %s fingerprint: JA4 %s",
-                chromium.info and chromium.info.version,
-                capture.fingerprint.ja4,
-            )
+            _report(chromium, capture.fingerprint)
         return chromium
 
 
@@ -341,6 +339,21 @@ class _Flight:
             raise self._error
         assert self._credential is not None
         return self._credential
+
+
+def _report(chromium: Chromium, fingerprint: Fingerprint) -> None:
+    """Log the captured fingerprint; warn once per browser start about what the client
+    cannot replay (``harvest status`` says it per credential)."""
+    info = chromium.info
+    assert info is not None
+    replay = plan_replay(fingerprint, impersonate_target(info.major))
+    logger.info("Chromium %s: JA4 %s, Akamai %s", info.version, fingerprint.ja4, fingerprint.akamai)
+    if not replay.exact:
+        logger.warning(
+            "Chromium %s's fingerprint can be replayed only in part: %s",
+            info.version,
+            replay.describe(),
+        )
 
 
 def _has_password(proxy: str) -> bool:
