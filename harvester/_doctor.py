@@ -10,7 +10,7 @@ client hints. Each line gets a verdict; the exit code is 0 only when all match.
 from __future__ import annotations
 
 import dataclasses
-import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -161,10 +161,10 @@ async def _measure_client(
         if not name.startswith(":")
     ]
     local = dataclasses.replace(credential, proxy=None)  # the endpoint is on loopback
-    with tempfile.TemporaryDirectory(prefix="session-harvest-doctor-") as tmp:
-        ca = Path(tmp) / "endpoint.pem"
-        ca.write_bytes(endpoint.certificate_pem)
-        os.chmod(ca, 0o600)
+    folder = await anyio.to_thread.run_sync(tempfile.mkdtemp, "", "session-harvest-doctor-")
+    try:
+        ca = Path(folder) / "endpoint.pem"  # the endpoint's certificate, for curl to trust
+        await anyio.Path(ca).write_bytes(endpoint.certificate_pem)
         transport = Transport(config.client, ca_bundle=ca)
         try:
             token = endpoint.new_token()
@@ -172,6 +172,8 @@ async def _measure_client(
                 await r.body()
         finally:
             await transport.aclose()
+    finally:
+        await anyio.to_thread.run_sync(shutil.rmtree, folder, True)
     (capture,) = await endpoint.capture(token)
     return capture.fingerprint
 

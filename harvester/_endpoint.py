@@ -78,9 +78,9 @@ class FingerprintEndpoint:
     """
 
     def __init__(self) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        self._context, spki, self.certificate_pem = _server_context(key)
-        self.spki_hash = base64.b64encode(hashlib.sha256(spki).digest()).decode()
+        self._context: ssl.SSLContext | None = None
+        self.certificate_pem = b""
+        self.spki_hash = ""
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -108,13 +108,18 @@ class FingerprintEndpoint:
         return secrets.token_hex(8)
 
     async def __aenter__(self) -> FingerprintEndpoint:
-        self.start()
+        await anyio.to_thread.run_sync(self.start)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.close()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.close)
 
     def start(self) -> None:
+        """Make the key and certificate and start serving (blocking: call it on a thread)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        self._context, spki, self.certificate_pem = _server_context(key)
+        self.spki_hash = base64.b64encode(hashlib.sha256(spki).digest()).decode()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
@@ -124,6 +129,7 @@ class FingerprintEndpoint:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop accepting and wait for the accept thread (blocking: call it on a thread)."""
         self._closed.set()
         if self._sock is not None:
             with contextlib.suppress(OSError):
@@ -192,6 +198,7 @@ class FingerprintEndpoint:
             size = _complete(hello_length, bytes(raw))
         hello_bytes = bytes(raw[:size])
         hello = parse_client_hello(hello_bytes)
+        assert self._context is not None
         tls = _TlsStream(conn, self._context, bytes(raw))
         tls.handshake()
         if tls.alpn == "h2":

@@ -102,7 +102,7 @@ class Harvester:
                 self._store = await CredentialStore.open(self.config.database)
             self._limiter = anyio.CapacityLimiter(self.config.harvester.concurrency)
             self._endpoint = FingerprintEndpoint()
-            self._endpoint.start()
+            await anyio.to_thread.run_sync(self._endpoint.start)
             restart_after = self.config.harvester.restart_after
             self._pool = BrowserPool(self._launch, restart_after=restart_after)
         self._entered += 1
@@ -122,7 +122,7 @@ class Harvester:
                 await self._pool.aclose()
                 self._pool = None
             if self._endpoint is not None:
-                self._endpoint.close()
+                await anyio.to_thread.run_sync(self._endpoint.close)
                 self._endpoint = None
             if self._owns_store and self._store is not None:
                 await self._store.aclose()

@@ -38,6 +38,7 @@ class Request:
     headers: list[tuple[str, str]]
     body: bytes
     http_version: str
+    client_port: int = 0  # the peer's port: through the proxy, its upstream connection's
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k == name), None)
@@ -73,6 +74,7 @@ async def read_request(scope: Scope, receive: Receive) -> Request:
         headers=headers,
         body=b"".join(chunks),
         http_version=scope.get("http_version", ""),
+        client_port=int((scope.get("client") or ("", 0))[1]),
     )
 
 

@@ -3,10 +3,12 @@
 - ``GET /`` without a valid ``cf_clearance`` answers 403 with the "Just a moment..."
   interstitial; its script solves the challenge after a delay (``POST
   /cdn-cgi/challenge-platform/solve`` sets an HttpOnly ``cf_clearance`` bound to the
-  solver's user agent) and reloads. ``HeadlessChrome`` never passes.
+  solver's user agent and to the JA4 of the connection that solved it, as the proxy
+  in front saw its ClientHello) and reloads. ``HeadlessChrome`` never passes.
 - Past it, the app page sets ``__cf_bm`` and loads ``/api/models``.
-- ``/api/*`` without a clearance bound to the request's user agent: the interstitial
-  again, 403. ``invalidate()`` revokes every clearance (the site changed its mind).
+- ``/api/*`` without a clearance bound to the request's user agent and its
+  connection's JA4 (a client that does not look like the solving browser): the
+  interstitial again, 403. ``invalidate()`` revokes every clearance (the site changed its mind).
 - ``POST /api/inference`` streams AI SDK data-stream records in small pieces with a
   delay, split at awkward places (inside records, inside UTF-8 characters), and
   rotates ``__cf_bm`` on every answer.
@@ -20,6 +22,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +73,9 @@ _COUNT = re.compile(r"^count to (\d+)$", re.I)
 class CloudflareState(EmulatorState):
     secret: str = field(default_factory=lambda: secrets.token_hex(8))
     solve_delay_ms: int = 300
-    clearances: dict[str, str] = field(default_factory=dict)  # value -> user agent
+    # value -> (user agent, JA4 of the solving connection)
+    clearances: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    refused_ja4: list[str | None] = field(default_factory=list)  # JA4s a clearance refused
     bm_issued: list[str] = field(default_factory=list)
 
 
@@ -81,6 +86,8 @@ class CloudflareEmulator(Emulator[CloudflareState]):
 
     def __init__(self) -> None:
         super().__init__(CloudflareState())
+        # The JA4 of a connection by its client port; the Rig wires in its proxy's.
+        self.ja4_of: Callable[[int], str | None] = lambda _port: None
 
     # -- controls for tests ------------------------------------------------------------
 
@@ -118,7 +125,14 @@ class CloudflareEmulator(Emulator[CloudflareState]):
         value = request.cookies.get("cf_clearance")
         with self.state.lock:
             bound = self.state.clearances.get(value or "")
-        return bound is not None and bound == request.header("user-agent")
+        if bound is None or bound[0] != request.header("user-agent"):
+            return False
+        ja4 = self.ja4_of(request.client_port)
+        if bound[1] != ja4:
+            with self.state.lock:
+                self.state.refused_ja4.append(ja4)
+            return False
+        return True
 
     async def _interstitial(self, send: Send, *, solvable: bool, request: Request) -> None:
         script = ""
@@ -141,7 +155,7 @@ class CloudflareEmulator(Emulator[CloudflareState]):
         digest = hashlib.sha256(f"{self.state.secret}|{agent}|{request.body!r}".encode())
         value = f"{digest.hexdigest()[:43]}-{secrets.randbelow(10**10)}-1.2.1.1"
         with self.state.lock:
-            self.state.clearances[value] = agent
+            self.state.clearances[value] = (agent, self.ja4_of(request.client_port))
         cookie = (
             f"cf_clearance={value}; Path=/; Domain=.{HOST}; Max-Age={CLEARANCE_MAX_AGE}; "
             "HttpOnly; Secure; SameSite=None"

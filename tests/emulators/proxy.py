@@ -2,7 +2,10 @@
 
 ``CONNECT playground.ai.cloudflare.com:443`` is tunnelled to the emulator registered
 for that host; any other host gets 502, so no test can reach a real site by accident.
-TLS runs end to end through the tunnel, as through a real proxy.
+TLS runs end to end through the tunnel, as through a real proxy. The proxy reads the
+ClientHello as it passes (like a TLS-terminating front such as Cloudflare's edge sees
+it) and keeps each tunnel's JA4 by the local port of its upstream connection, which is
+the client port the emulator sees: ``ja4_for(port)``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import contextlib
 import threading
 from dataclasses import dataclass, field
 
+from client import Fingerprint, HelloError, HelloIncomplete, hello_length, parse_client_hello
+
 
 @dataclass
 class ConnectProxy:
@@ -20,6 +25,7 @@ class ConnectProxy:
     routes: dict[str, int] = field(default_factory=dict)  # host -> local port
     connects: list[str] = field(default_factory=list)  # "host:port" of every CONNECT
     refused: list[str] = field(default_factory=list)
+    hellos: dict[int, Fingerprint] = field(default_factory=dict)  # upstream port -> hello
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.Server | None = None
@@ -78,7 +84,48 @@ class ConnectProxy:
             await _close(writer)
             return
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        port = up_writer.get_extra_info("sockname")[1]
+        await asyncio.gather(self._pipe_hello(reader, up_writer, port), _pipe(up_reader, writer))
+
+    def ja4_for(self, port: int) -> str | None:
+        """The JA4 of the tunnel whose upstream connection has local port ``port``."""
+        with self._lock:
+            hello = self.hellos.get(port)
+        return hello.ja4 if hello is not None else None
+
+    async def _pipe_hello(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int
+    ) -> None:
+        """Forward the client's bytes, reading its ClientHello on the way."""
+        seen = bytearray()
+        try:
+            while data := await reader.read(65536):
+                seen += data
+                # Recorded before the hello's last bytes go on: the server sees it after.
+                done = self._read_hello(bytes(seen), port)
+                writer.write(data)
+                await writer.drain()
+                if done:
+                    break
+            else:
+                await _close(writer)
+                return
+        except (ConnectionError, asyncio.CancelledError):
+            await _close(writer)
+            return
+        await _pipe(reader, writer)
+
+    def _read_hello(self, seen: bytes, port: int) -> bool:
+        """Record the tunnel's hello once complete; True when there is no more to read."""
+        try:
+            hello = parse_client_hello(seen[: hello_length(seen)])
+        except HelloIncomplete:
+            return len(seen) > 65536
+        except HelloError:
+            return True  # not TLS: passed on as it is, the emulator will refuse it
+        with self._lock:
+            self.hellos[port] = Fingerprint.from_wire(hello)
+        return True
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -56,6 +56,8 @@ class Rig:
             extra.write_to_path(str(tls.certfile), append=True)
         cert.private_key_pem.write_to_path(str(tls.keyfile))
         self.proxy.start()
+        # Cloudflare binds its clearance to the JA4 the edge (here: the proxy) saw.
+        self.cloudflare.ja4_of = self.proxy.ja4_for
         for emulator in emulators:
             server = Server(emulator, tls).start()
             self._servers.append(server)
