@@ -96,6 +96,11 @@ class CloudflareEmulator(Emulator[CloudflareState]):
         with self.state.lock:
             self.state.clearances.clear()
 
+    def reset(self) -> None:
+        super().reset()
+        with self.state.lock:
+            self.state.refused_ja4.clear()
+
     def inference_requests(self) -> list[Request]:
         return self.requests_to("/api/inference")
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from client import Fingerprint, parse_client_hello
 from storage import CredentialStatus, CredentialStore
 
+from ..client.test_fingerprint import sigalg_grease_hello
 from ..storage.conftest import full_credential
 
 HARVESTED = 1_735_689_600.0
@@ -35,9 +37,14 @@ def db(tmp_path: Path) -> Path:
     async def fill() -> None:
         async with CredentialStore.open(path) as store:
             # Harvested at 2025-01-01T00:00:00Z, expired an hour later.
+            captured = Fingerprint.from_wire(parse_client_hello(sigalg_grease_hello()))
             await store.put(
                 full_credential(
-                    "cloudflare", "default", harvested_at=HARVESTED, expires_at=HARVESTED + 3600
+                    "cloudflare",
+                    "default",
+                    harvested_at=HARVESTED,
+                    expires_at=HARVESTED + 3600,
+                    fingerprint=captured.to_dict(),
                 )
             )
             await store.put(full_credential("flowgpt", "work", expires_at=None))
@@ -58,11 +65,14 @@ def test_status_table_has_one_row_per_credential_and_no_secret(db: Path) -> None
         "HARVESTED",
         "EXPIRES",
         "BROWSER",
+        "FINGERPRINT",
         "LAST",
         "ERROR",
     ]
     assert lines[1].split()[:3] == ["cloudflare", "default", "expired"]
-    assert "Chromium 156.0.8078.79" in lines[1]
+    assert "Chromium 156.0.8078.79  nearest chrome150, differs in grease sigalg" in lines[1]
+    # A fingerprint stored in a format this version cannot read is said so.
+    assert "unreadable capture, chrome150 alone" in lines[2]
     assert lines[2].split()[:3] == ["flowgpt", "work", "stale"]
     assert lines[2].endswith("403 interstitial")
     assert len(lines) == 3
@@ -81,6 +91,9 @@ def test_status_json(db: Path) -> None:
     assert rows[0]["harvested_at"] == "2025-01-01T00:00:00+00:00"
     assert rows[0]["expires_at"] == "2025-01-01T01:00:00+00:00"
     assert rows[0]["cookies"] == 2
+    assert rows[0]["fingerprint"] == "nearest chrome150, differs in grease sigalg"
+    assert rows[0]["ja4"] == "t13d1517h2_8daaf6152771_cb7bf5808d99"
+    assert rows[1]["ja4"] is None
     assert rows[1]["last_error"] == "403 interstitial"
     assert "SECRET" not in done.stdout
 

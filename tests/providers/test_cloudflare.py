@@ -7,6 +7,7 @@ client stream the answer with what it harvested.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,19 +22,24 @@ from client import (
     Client,
     Config,
     Event,
+    Fingerprint,
     FinishReason,
     Message,
     ProviderError,
     TextDelta,
+    Transport,
     UnknownModel,
     Usage,
+    cookie_header,
+    describe_fingerprint,
+    request_headers,
 )
 from client.providers.cloudflare import Cloudflare, DataStreamParser, inference_body
 from harvester import Harvester
 from storage import Credential, CredentialStatus, CredentialStore, running_daemon
 
 from ..conftest import fast
-from ..emulators.cloudflare import MODELS, CloudflareEmulator, answer_text
+from ..emulators.cloudflare import HOST, MODELS, CloudflareEmulator, answer_text
 from ..emulators.rig import Rig
 from ._cli import ROOT, cli_env, run_cli
 
@@ -383,3 +389,32 @@ async def test_a_running_daemon_serves_the_clients_refresh_request(
     assert "".join(e for e in events if isinstance(e, str)) == expected_text(), logs.read_text()
     assert now is not None
     assert now.harvested_at > first.harvested_at
+
+
+@pytest.mark.browser
+@pytest.mark.anyio
+async def test_the_clearance_is_bound_to_the_solving_browsers_ja4(
+    cloudflare: CloudflareEmulator, cloudflare_credential: Credential, rig_config: Config
+) -> None:
+    """A client with the right cookies and user agent but the TLS of curl_cffi's plain
+    ``chrome`` target is refused; the client replaying the captured fingerprint is not."""
+    url = f"https://{HOST}/api/models"
+    headers = request_headers(
+        cloudflare_credential.headers,
+        cookie=cookie_header(cloudflare_credential.cookies_for(url)),
+    )
+    naive = dataclasses.replace(cloudflare_credential, fingerprint=None, impersonate="chrome")
+    transport = Transport(rig_config.client, ca_bundle=rig_config.network.ca_bundle)
+    statuses = []
+    try:
+        for credential in (naive, cloudflare_credential):
+            async with transport.request(credential, "GET", url, headers=headers) as reply:
+                statuses.append((reply.status, reply.header("cf-mitigated")))
+    finally:
+        await transport.aclose()
+    assert statuses == [(403, "challenge"), (200, None)]
+    (refused,) = cloudflare.state.refused_ja4
+    captured = Fingerprint.from_dict(cloudflare_credential.fingerprint or {})
+    assert refused is not None
+    assert refused != captured.ja4
+    assert describe_fingerprint(naive) == "not captured, chrome alone"

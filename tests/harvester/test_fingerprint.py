@@ -1,0 +1,257 @@
+"""The fingerprint endpoint, the browser's capture, the client's replay, ``harvest doctor``.
+
+Browser and client are measured by the same endpoint; agreement is on JA4, JA3 with
+sorted extensions, Akamai, HEADERS priority and header order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from client import (
+    ClientConfig,
+    Fingerprint,
+    Transport,
+    describe_fingerprint,
+    parse_client_hello,
+)
+from harvester._browser import Chromium
+from harvester._capture import capture_browser
+from harvester._endpoint import FingerprintEndpoint
+from storage import Credential, CredentialStore
+
+from ..client.test_fingerprint import sigalg_grease_hello
+from ..emulators.rig import Rig
+from ..providers._cli import cli_env, run_cli
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+CHROME_156_JA4 = "t13d1517h2_8daaf6152771_cb7bf5808d99"
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[FingerprintEndpoint]:
+    async with FingerprintEndpoint() as ep:
+        yield ep
+
+
+async def measure(
+    endpoint: FingerprintEndpoint, credential: Credential, tmp_path: Path, **kw: Any
+) -> Fingerprint:
+    """What the endpoint sees from the client's transport, built from ``credential``."""
+    headers = kw.get("headers")
+    if headers is None:  # the browser's own header list, as captured
+        fingerprint = Fingerprint.from_dict(credential.fingerprint or {})
+        headers = [(k, v) for k, v in fingerprint.headers if not k.startswith(":")]
+    ca = tmp_path / "endpoint.pem"
+    await anyio.Path(ca).write_bytes(endpoint.certificate_pem)
+    transport = Transport(ClientConfig(connect_timeout=5), ca_bundle=ca)
+    token = endpoint.new_token()
+    try:
+        local = dataclasses.replace(credential, proxy=None)
+        async with transport.request(local, "GET", endpoint.url(token), headers=headers) as reply:
+            assert reply.status == 200
+            summary = json.loads(await reply.body())
+    finally:
+        await transport.aclose()
+    (capture,) = await endpoint.capture(token, within=10)
+    assert summary["ja4"] == capture.fingerprint.ja4  # the answer reports the same
+    return capture.fingerprint
+
+
+def assert_same(browser: Fingerprint, client: Fingerprint) -> None:
+    assert client.ja4_r == browser.ja4_r  # the raw form: a difference shows what differs
+    assert client.ja4 == browser.ja4
+    assert client.ja3_sorted == browser.ja3_sorted
+    assert client.akamai == browser.akamai
+    assert client.h2_headers_priority == browser.h2_headers_priority
+    assert client.header_order == browser.header_order
+
+
+def recorded(name: str) -> tuple[dict[str, Any], Credential]:
+    data = json.loads((DATA / name).read_text())
+    # Replayed as if a newer browser had been captured: the nearest target is
+    # chrome150 whatever the recording was, so the replay cannot lean on the target.
+    credential = Credential(
+        provider="cloudflare",
+        browser_version="156.0.8078.79",
+        impersonate="chrome150",
+        fingerprint=data["fingerprint"],
+    )
+    return data, credential
+
+
+# -- the endpoint ---------------------------------------------------------------------------
+
+
+async def test_malformed_connections_get_errors_and_the_endpoint_keeps_serving(
+    endpoint: FingerprintEndpoint, tmp_path: Path
+) -> None:
+    hello = sigalg_grease_hello()
+    for payload in (b"GET / HTTP/1.1\r\nhost: x\r\n\r\n", hello[:100], b"\x16\x03\x01\xff\xff"):
+        with socket.create_connection(("127.0.0.1", endpoint.port), timeout=5) as sock:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(100) == b""  # the endpoint hangs up, it does not wait
+    with anyio.fail_after(10):
+        while len(endpoint.errors) < 3:  # noqa: ASYNC110 - the endpoint's threads record them
+            await anyio.sleep(0.01)
+    assert "this is plain HTTP, not TLS" in endpoint.errors
+    assert "the client closed before its ClientHello was complete" in endpoint.errors
+    assert any("not valid here" in e for e in endpoint.errors)
+    data, credential = recorded("chrome131_capture.json")
+    client = await measure(endpoint, credential, tmp_path)
+    assert client.ja4 == Fingerprint.from_dict(data["fingerprint"]).ja4
+
+
+async def test_an_http1_client_is_captured_too(endpoint: FingerprintEndpoint) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    token = endpoint.new_token()
+
+    def fetch() -> bytes:
+        request = f"GET /fingerprint/{token} HTTP/1.1\r\nHost: localhost\r\nX-B: 1\r\n\r\n"
+        with (
+            socket.create_connection(("127.0.0.1", endpoint.port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(request.encode())
+            return tls.recv(65536)
+
+    answer = await anyio.to_thread.run_sync(fetch)
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    (capture,) = await endpoint.capture(token, within=10)
+    assert capture.fingerprint.http == "http/1.1"
+    assert capture.fingerprint.akamai == ""
+    assert capture.fingerprint.header_order == ("host", "x-b")
+    assert parse_client_hello(capture.hello).alpn == (b"http/1.1",)
+
+
+# -- replay of recorded captures -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["chrome131_capture.json", "firefox135_capture.json"])
+async def test_a_recorded_capture_is_replayed_whatever_chromium_is_installed(
+    endpoint: FingerprintEndpoint, tmp_path: Path, name: str
+) -> None:
+    data, credential = recorded(name)
+    browser = Fingerprint.from_dict(data["fingerprint"])
+    # The stored raw hello is what the fingerprint was read from.
+    assert Fingerprint.from_wire(parse_client_hello(bytes.fromhex(data["hello"]))).ja4 == (
+        browser.ja4
+    )
+    client = await measure(endpoint, credential, tmp_path)
+    assert_same(browser, client)
+    assert describe_fingerprint(credential) == "exact"
+    # Without the capture, the nearest target alone does not look like the recording.
+    naive = await measure(
+        endpoint,
+        dataclasses.replace(credential, fingerprint=None),
+        tmp_path,
+        headers=[(k, v) for k, v in browser.headers if not k.startswith(":")],
+    )
+    assert naive.ja4 != browser.ja4
+
+
+# -- real Chromium ----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+async def test_chromium_and_the_client_built_from_its_capture_agree(
+    endpoint: FingerprintEndpoint, chromium: str, tmp_path: Path
+) -> None:
+    browser = await Chromium.launch(Path(chromium), args=endpoint.browser_args)
+    try:
+        capture = await capture_browser(browser, endpoint)
+    finally:
+        await browser.close()
+    assert browser.info is not None
+    captured = capture.fingerprint
+    assert captured.permuted is True  # Chrome shuffles its extensions per connection
+    assert captured.pseudo_order == ("m", "a", "s", "p")
+    assert captured.header("user-agent") == browser.info.user_agent
+    assert "HeadlessChrome" not in (captured.header("user-agent") or "")
+    credential = Credential(
+        provider="cloudflare",
+        user_agent=browser.info.user_agent,
+        browser_version=browser.info.version,
+        impersonate="chrome150",
+        fingerprint=captured.to_dict(),
+    )
+    client = await measure(endpoint, credential, tmp_path)
+    assert_same(captured, client)
+    if browser.info.version == "156.0.8078.79":  # the machine the issue measured
+        assert captured.ja4 == CHROME_156_JA4
+        assert describe_fingerprint(credential) == (
+            "nearest chrome150, differs in grease sigalg, trust-anchor order"
+        )
+
+
+@pytest.mark.browser
+async def test_every_harvested_credential_carries_its_browsers_fingerprint(
+    harvested: dict[str, Credential],
+) -> None:
+    ja4s = set()
+    for credential in harvested.values():
+        assert credential.fingerprint is not None
+        fingerprint = Fingerprint.from_dict(credential.fingerprint)
+        assert credential.fingerprint["derived"]["ja4"] == fingerprint.ja4
+        assert fingerprint.header("user-agent") == credential.user_agent
+        ja4s.add(fingerprint.ja4)
+    assert len(ja4s) == 1  # one browser harvested them all
+
+
+# -- harvest doctor ---------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+async def test_doctor_with_a_fresh_capture_finds_every_line_matching(
+    rig: Rig, chromium: str, tmp_path: Path
+) -> None:
+    env = cli_env(rig, tmp_path, chromium)
+    code, out, err = await run_cli(["doctor"], env)
+    assert code == 0, out + err
+    assert "captured just now" in out
+    assert "curl_cffi 0.16.3" in out
+    names = ["JA4", "JA3", "Akamai", "HEADERS", "header", "user", "sec-ch-ua"]
+    for name in names:
+        assert any(line.startswith(name) and line.endswith("match") for line in out.splitlines())
+    assert "DIFFERS" not in out
+    assert out.rstrip().endswith("verdict: all 9 match")
+
+
+@pytest.mark.browser
+async def test_doctor_checks_a_stored_credential_and_fails_when_it_cannot_match(
+    rig: Rig, chromium: str, tmp_path: Path, harvested: dict[str, Credential]
+) -> None:
+    env = cli_env(rig, tmp_path, chromium)
+    credential = harvested["flowgpt"]
+    async with CredentialStore.open(tmp_path / "credentials.db") as store:
+        await store.put(credential)
+    code, out, err = await run_cli(["doctor", "flowgpt"], env)
+    assert code == 0, out + err
+    assert f"Chromium {credential.browser_version}, captured when flowgpt/default" in out
+    assert "verdict: all 9 match" in out
+
+    # A capture with a cipher curl_cffi does not know cannot be replayed exactly.
+    broken = Fingerprint.from_dict(credential.fingerprint or {})
+    broken = dataclasses.replace(broken, ciphers=(*broken.ciphers, 0x00FF))
+    async with CredentialStore.open(tmp_path / "credentials.db") as store:
+        await store.put(dataclasses.replace(credential, fingerprint=broken.to_dict()))
+    code, out, _ = await run_cli(["doctor", "flowgpt"], env)
+    assert code == 1
+    assert "JA4                DIFFERS" in out
+    assert "cipher 0x00ff" in out
+    assert "verdict: 2 of 9 differ (JA4, JA3 (sorted ext.))" in out
