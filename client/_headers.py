@@ -1,9 +1,10 @@
 """Which captured headers a credential keeps, and in what order.
 
 CDP reports a request's headers (``requestWillBeSentExtraInfo``) sorted by name, not
-in wire order. Until the harvester captures the browser's real order (the fingerprint
-work), headers are put in Chromium's known order for the kind of request: a page load
-or a script's fetch/XHR. Headers the page set itself (``x-...``, ``authorization``)
+in wire order, so headers are put in Chromium's known order for the kind of request: a
+page load or a script's fetch/XHR. (The fingerprint capture sees a page load's real
+wire order; ``harvest doctor`` checks the transport keeps an order exactly, but API
+calls are fetches, which the capture does not make.) Headers the page set itself (``x-...``, ``authorization``)
 go where Chromium puts them, before ``user-agent`` in a fetch.
 """
 

@@ -35,6 +35,7 @@ from client import AsyncClient, BrowserConfig, Config, NetworkConfig, request_he
 from client._provider import ChatRequest, Message  # noqa: E402
 from client.providers import flowgpt, freenetfly  # noqa: E402
 from client.providers.cloudflare import inference_body  # noqa: E402
+from client._transport import replay_options  # noqa: E402
 from harvester import Harvester  # noqa: E402
 from storage import Credential  # noqa: E402
 from tests.emulators.rig import BROWSER_ARGS  # noqa: E402
@@ -286,6 +287,9 @@ async def run(
     small = f"count to {args.pieces}"
     session: AsyncSession = AsyncSession(  # type: ignore[type-arg]
         impersonate=credential.impersonate,
+        # The emulator binds its clearance to the browser's JA4, as the real site does:
+        # bare curl needs the same fingerprint options to be let in at all.
+        curl_options=replay_options(credential),
         proxy=info["proxy"],
         verify=info["ca_file"],
         max_clients=512,
