@@ -4,8 +4,9 @@ CDP reports a request's headers (``requestWillBeSentExtraInfo``) sorted by name,
 in wire order, so headers are put in Chromium's known order for the kind of request: a
 page load or a script's fetch/XHR. (The fingerprint capture sees a page load's real
 wire order; ``harvest doctor`` checks the transport keeps an order exactly, but API
-calls are fetches, which the capture does not make.) Headers the page set itself (``x-...``, ``authorization``)
-go where Chromium puts them, before ``user-agent`` in a fetch.
+calls are fetches, which the capture does not make.) Headers the page set itself
+(``x-...``, ``authorization``) go where Chromium puts them, before ``user-agent`` in a
+fetch.
 """
 
 from __future__ import annotations
