@@ -80,7 +80,7 @@ class Fingerprint:
         permuted: bool | None = None,
     ) -> Fingerprint:
         """The fingerprint of one connection: its hello and the request it carried."""
-        h2: dict[str, Any] = {}
+        h2: dict[str, Any]
         if opening is not None:
             h2 = {
                 "http": "h2",
@@ -178,9 +178,18 @@ class Fingerprint:
         """The Akamai HTTP/2 fingerprint; empty for an HTTP/1.1 connection."""
         if self.http != "h2":
             return ""
-        settings = ";".join(f"{k}:{v}" for k, v in self.h2_settings)
-        priorities = ",".join(":".join(map(str, p)) for p in self.h2_priority_frames) or "0"
+        settings, priorities = self.h2_settings_text, self.h2_priority_text or "0"
         return f"{settings}|{self.h2_window_update}|{priorities}|{','.join(self.pseudo_order)}"
+
+    @property
+    def h2_settings_text(self) -> str:
+        """SETTINGS as ``id:value;...`` (Akamai's first part, and curl's option syntax)."""
+        return ";".join(f"{k}:{v}" for k, v in self.h2_settings)
+
+    @property
+    def h2_priority_text(self) -> str:
+        """PRIORITY frames as ``stream:exclusive:dependency:weight,...``; empty if none."""
+        return ",".join(":".join(map(str, p)) for p in self.h2_priority_frames)
 
     @property
     def pseudo_order(self) -> tuple[str, ...]:

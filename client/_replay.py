@@ -181,12 +181,10 @@ def plan_replay(fingerprint: Fingerprint, target: str) -> Replay:
 
 def _h2_options(fingerprint: Fingerprint) -> list[tuple[str, int | str]]:
     options: list[tuple[str, int | str]] = []
-    settings = ";".join(f"{k}:{v}" for k, v in fingerprint.h2_settings)
-    options.append(("HTTP2_SETTINGS", settings))
+    options.append(("HTTP2_SETTINGS", fingerprint.h2_settings_text))
     options.append(("HTTP2_WINDOW_UPDATE", fingerprint.h2_window_update))
     if fingerprint.h2_priority_frames:
-        frames = ",".join(":".join(map(str, p)) for p in fingerprint.h2_priority_frames)
-        options.append(("HTTP2_STREAMS", frames))
+        options.append(("HTTP2_STREAMS", fingerprint.h2_priority_text))
     options.append(("HTTP2_PSEUDO_HEADERS_ORDER", "".join(fingerprint.pseudo_order)))
     priority = fingerprint.h2_headers_priority
     if priority is None:

@@ -60,9 +60,9 @@ async def run_doctor(
     if provider is not None:
         recipe_for(provider)  # an unknown provider fails here, listing the valid ones
     async with FingerprintEndpoint() as endpoint:
-        credential = await _stored(config, provider, profile) if provider else None
-        if credential is not None:
-            fingerprint = Fingerprint.from_dict(credential.fingerprint or {})
+        stored = await _stored(config, provider, profile) if provider else None
+        if stored is not None:
+            credential, fingerprint = stored
             source = (
                 f"Chromium {credential.browser_version}, captured when {provider}/{profile} "
                 f"was harvested {relative_time(credential.harvested_at, time.time())}"
@@ -106,7 +106,10 @@ async def run_doctor(
     return 0
 
 
-async def _stored(config: Config, provider: str, profile: str) -> Credential | None:
+async def _stored(
+    config: Config, provider: str, profile: str
+) -> tuple[Credential, Fingerprint] | None:
+    """The stored credential and its readable fingerprint, if it has both."""
     if not await anyio.Path(config.database).exists():
         return None
     async with CredentialStore.open(config.database) as store:
@@ -114,10 +117,9 @@ async def _stored(config: Config, provider: str, profile: str) -> Credential | N
     if credential is None or not credential.fingerprint:
         return None
     try:
-        Fingerprint.from_dict(credential.fingerprint)
+        return credential, Fingerprint.from_dict(credential.fingerprint)
     except FingerprintError:
         return None
-    return credential
 
 
 async def _fresh(
