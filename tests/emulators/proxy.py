@@ -5,17 +5,21 @@ for that host; any other host gets 502, so no test can reach a real site by acci
 TLS runs end to end through the tunnel, as through a real proxy. The proxy reads the
 ClientHello as it passes (like a TLS-terminating front such as Cloudflare's edge sees
 it) and keeps each tunnel's JA4 by the local port of its upstream connection, which is
-the client port the emulator sees: ``ja4_for(port)``.
+the client port the emulator sees: ``ja4_for(port)`` (without the extensions only a
+resumed handshake carries).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 
 from client import Fingerprint, HelloError, HelloIncomplete, hello_length, parse_client_hello
+
+_RESUMPTION = frozenset({41, 42})  # pre_shared_key, early_data
 
 
 @dataclass
@@ -123,8 +127,14 @@ class ConnectProxy:
             return len(seen) > 65536
         except HelloError:
             return True  # not TLS: passed on as it is, the emulator will refuse it
+        fingerprint = Fingerprint.from_wire(hello)
+        # A resumed handshake adds pre_shared_key (and maybe early_data); the client is
+        # the same one, so the JA4 it is known by leaves them out, as an edge must.
+        fingerprint = dataclasses.replace(
+            fingerprint, extensions=tuple(e for e in fingerprint.extensions if e not in _RESUMPTION)
+        )
         with self._lock:
-            self.hellos[port] = Fingerprint.from_wire(hello)
+            self.hellos[port] = fingerprint
         return True
 
 
