@@ -20,7 +20,7 @@ from typing import Any, Protocol, Self
 
 import anyio
 
-from storage import Credential, CredentialStatus, CredentialStore, running_daemon
+from storage import Credential, CredentialStatus, CredentialStore
 
 from ._config import Config, load_config
 from ._errors import (
@@ -34,12 +34,13 @@ from ._errors import (
     UnknownModel,
 )
 from ._events import Event, Reasoning
+from ._http import HTTPTransport
 from ._openai import AsyncChat
 from ._provider import ChatRequest, Message, Provider, normalize_messages
-from ._registry import provider_class
 from ._retry import RetryPolicy
 from ._session import ProviderSession
 from ._transport import Transport
+from .providers import provider_class
 
 __all__ = ["AsyncClient", "Refresher"]
 
@@ -63,7 +64,8 @@ class AsyncClient:
     ``config``: a ``Config``, a path to a TOML file, or ``None`` for the file the CLI
     reads. ``refresher``: gets a new credential in-process when one is missing or
     rejected; without it the client asks a running ``harvest daemon`` through the store.
-    ``store``, when given, is used and not closed.
+    ``store`` and ``transport`` (the curl_cffi ``Transport`` built from the config by
+    default), when given, are used and not closed.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class AsyncClient:
         *,
         store: CredentialStore | None = None,
         refresher: Refresher | None = None,
+        transport: HTTPTransport | None = None,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -82,7 +85,8 @@ class AsyncClient:
         self._refresher = refresher
         self._clock = clock
         self._rng = rng
-        self._transport: Transport | None = None
+        self._transport = transport
+        self._owns_transport = transport is None
         self._providers: dict[str, Provider] = {}
         self._live: dict[str, tuple[float, list[str]]] = {}
         self._renewing: dict[tuple[str, str], anyio.Lock] = {}
@@ -105,7 +109,9 @@ class AsyncClient:
             self._config = await anyio.to_thread.run_sync(load_config, self._config_path)
         if self._store is None:
             self._store = await CredentialStore.open(self.config.database)
-        self._transport = Transport(self.config.client, ca_bundle=self.config.network.ca_bundle)
+        if self._transport is None:
+            network = self.config.network
+            self._transport = Transport(self.config.client, ca_bundle=network.ca_bundle)
         return self
 
     async def __aexit__(
@@ -119,7 +125,7 @@ class AsyncClient:
     async def aclose(self) -> None:
         """Close the HTTP sessions and (if it opened it) the store."""
         with anyio.CancelScope(shield=True):
-            if self._transport is not None:
+            if self._owns_transport and self._transport is not None:
                 await self._transport.aclose()
                 self._transport = None
             if self._owns_store and self._store is not None:
@@ -294,7 +300,7 @@ class AsyncClient:
         if self._refresher is not None:
             logger.info("%s/%s: harvesting (%s)", name, profile, reason)
             return await self._refresher.refresh(name, profile)
-        pid = await anyio.to_thread.run_sync(running_daemon, self.config.database)
+        pid = await self.store.running_daemon()
         if pid is None:
             if since == -math.inf:
                 raise NoCredential(
@@ -370,5 +376,5 @@ class AsyncClient:
     def retry_policy(self, provider: str) -> RetryPolicy:
         """How ``provider``'s failed attempts are retried: its ``[providers.NAME]``
         overrides over its own documented rule, else over ``[client]``'s."""
-        own = self.provider(provider).retry_policy or self.config.client.retry_policy
-        return self.config.provider(provider).retry_policy(own)
+        own = self.provider(provider).documented_retry or self.config.client.default_retry
+        return self.config.provider(provider).override_retry(own)

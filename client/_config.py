@@ -85,7 +85,7 @@ class ClientConfig:
     refresh_timeout: float = 120.0  # how long to wait for a daemon to serve a refresh
 
     @property
-    def retry_policy(self) -> RetryPolicy:
+    def default_retry(self) -> RetryPolicy:
         """The retry rule of providers that document none of their own."""
         return RetryPolicy(self.retries, self.retry_backoff, self.retry_backoff_max)
 
@@ -117,7 +117,7 @@ class ProviderConfig:
             f"{overrides})"
         )
 
-    def retry_policy(self, default: RetryPolicy) -> RetryPolicy:
+    def override_retry(self, default: RetryPolicy) -> RetryPolicy:
         """``default`` with this table's overrides applied."""
         return dataclasses.replace(
             default,

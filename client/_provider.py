@@ -1,9 +1,9 @@
 """The provider adapter base: declarative facts plus the code of one provider's protocol.
 
-A provider module (``client/providers/NAME.py``) subclasses ``Provider``, fills in the
-class attributes, declares its ``recipe`` and implements ``stream`` (and optionally
-``fetch_models``), then registers itself with ``@register_provider``. Everything
-shared (credentials, headers, cookies, retries, refreshes) is done around it.
+A provider module (``client/providers/NAME.py``) holds one ``NAMEProvider`` subclass of
+``Provider``: it fills in the class attributes, declares its ``recipe`` and implements
+``stream`` (and optionally ``fetch_models``); ``client.providers.PROVIDERS`` names it.
+Everything shared (credentials, headers, cookies, retries, refreshes) is done around it.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Provider:
     # Text in a 401/403 answer that means "your credential is refused" (a challenge page).
     rejection_markers: ClassVar[tuple[str, ...]] = ()
     # The site's own documented retry rule; None: the [client] table's.
-    retry_policy: ClassVar[RetryPolicy | None] = None
+    documented_retry: ClassVar[RetryPolicy | None] = None
 
     def is_rejection(self, status: int, body: str) -> bool:
         """Whether an error answer means the credential is no longer accepted."""
@@ -106,7 +106,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def check_provider_class(cls: type[Provider]) -> None:
-    """Fail early, at import, on a provider class missing a declaration."""
+    """Raise on a provider class missing a declaration (the providers' tests run it)."""
     missing = [
         attr
         for attr in ("name", "label", "url", "recipe", "default_model")
@@ -116,6 +116,8 @@ def check_provider_class(cls: type[Provider]) -> None:
         raise TypeError(f"provider {cls.__name__} does not declare {', '.join(missing)}")
     if not _NAME.fullmatch(cls.name):
         raise ValueError(f"provider names are lower-case letters, digits and _: {cls.name!r}")
+    if not cls.__name__.endswith("Provider"):
+        raise ValueError(f"provider class names end in Provider: {cls.__name__}")
     if cls.stream is Provider.stream:
         raise TypeError(f"provider {cls.__name__} does not implement stream()")
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage import Credential
-
-from ._fingerprint import Fingerprint, FingerprintError
-from ._tls_hello import (
+from fingerprint import Fingerprint, is_grease
+from fingerprint.extensions import (
     EXT_ALPS,
     EXT_COMPRESS_CERTIFICATE,
     EXT_DELEGATED_CREDENTIALS,
@@ -28,8 +26,8 @@ from ._tls_hello import (
     EXT_SESSION_TICKET,
     EXT_STATUS_REQUEST,
     EXT_TRUST_ANCHORS,
-    is_grease,
 )
+from storage import Credential
 
 __all__ = ["Replay", "describe_fingerprint", "plan_replay", "replay_for"]
 
@@ -215,12 +213,8 @@ def replay_for(credential: Credential) -> Replay | None:
     A fingerprint this version cannot read (an older format) counts as none: the
     session then uses the nearest target alone, and ``describe_fingerprint`` says so.
     """
-    data = credential.fingerprint
-    if not data:
-        return None
-    try:
-        fingerprint = Fingerprint.from_dict(data)
-    except FingerprintError:
+    fingerprint = Fingerprint.from_stored(credential.fingerprint)
+    if fingerprint is None:
         return None
     return plan_replay(fingerprint, credential.impersonate or "chrome")
 

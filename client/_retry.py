@@ -1,7 +1,7 @@
 """How often and how soon a failed attempt is tried again.
 
 ``[client]`` gives every provider's default; a provider whose site documents its own
-rule declares it (``Provider.retry_policy``), and ``[providers.NAME]`` overrides either.
+rule declares it (``Provider.documented_retry``), and ``[providers.NAME]`` overrides either.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from fingerprint import request_headers
 from storage import Credential, CredentialStore, merged_cookies
 
 from ._cookies import cookie_header, parse_set_cookie
@@ -27,10 +28,9 @@ from ._errors import (
     ServerError,
     shorten,
 )
-from ._headers import request_headers
+from ._http import HTTPReply, HTTPTransport
 from ._lines import LineDecoder
 from ._sse import ServerSentEvent, SSEDecoder
-from ._transport import Reply, Transport
 
 if TYPE_CHECKING:
     from ._provider import Provider
@@ -50,7 +50,7 @@ class ProviderSession:
         provider: Provider,
         credential: Credential,
         *,
-        transport: Transport,
+        transport: HTTPTransport,
         store: CredentialStore,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -78,7 +78,7 @@ class ProviderSession:
         json_body: Any = None,
         body: bytes | None = None,
         headers: Headers = (),
-    ) -> AsyncIterator[Reply]:
+    ) -> AsyncIterator[HTTPReply]:
         """Send a request; yields the reply with a success status (2xx/3xx).
 
         Error statuses raise: ``RateLimited`` (429), ``CredentialRejected`` (the
@@ -102,7 +102,7 @@ class ProviderSession:
                 raise await self._error(method, reply)
             yield reply
 
-    async def lines(self, reply: Reply) -> AsyncIterator[str]:
+    async def lines(self, reply: HTTPReply) -> AsyncIterator[str]:
         """The reply's body as text lines, each as soon as it is complete."""
         decoder = LineDecoder()
         async for chunk in reply.chunks():
@@ -111,7 +111,7 @@ class ProviderSession:
         for line in decoder.close():
             yield line
 
-    async def events(self, reply: Reply) -> AsyncIterator[ServerSentEvent]:
+    async def events(self, reply: HTTPReply) -> AsyncIterator[ServerSentEvent]:
         """The reply's body as Server-Sent Events, each as soon as it is complete."""
         decoder = SSEDecoder()
         async for line in self.lines(reply):
@@ -137,7 +137,7 @@ class ProviderSession:
                 body=shorten(raw),
             ) from None
 
-    async def _error(self, method: str, reply: Reply) -> ProviderError:
+    async def _error(self, method: str, reply: HTTPReply) -> ProviderError:
         raw = await reply.body()
         text = raw.decode("utf-8", "replace")
         short = shorten(text)
@@ -160,7 +160,7 @@ class ProviderSession:
         kind = ServerError if reply.status >= 500 else ProviderError
         return kind(f"{where}: {short}", status=reply.status, body=short)
 
-    async def _write_back(self, reply: Reply) -> None:
+    async def _write_back(self, reply: HTTPReply) -> None:
         """Store the cookies the response set, unless the credential changed since."""
         now = self._clock()
         cookies = [

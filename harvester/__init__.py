@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._app import AnnouncedRefresher, App
 from ._cli import main
 from ._errors import (
     BrowserFailed,
@@ -15,6 +16,8 @@ from ._errors import (
 from ._harvester import Harvester
 
 __all__ = [
+    "AnnouncedRefresher",
+    "App",
     "BrowserFailed",
     "BrowserNotFound",
     "DaemonRunning",

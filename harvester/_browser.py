@@ -28,7 +28,7 @@ import anyio
 from nodriver import cdp
 from nodriver.core.connection import Connection, ProtocolException
 
-from client import Fingerprint
+from fingerprint import Fingerprint
 from storage import Cookie
 
 from ._errors import BrowserFailed, BrowserNotFound, PageError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from client import Fingerprint, is_grease
+from fingerprint import Fingerprint, is_grease
 
 from ._browser import Chromium
 from ._endpoint import Capture, FingerprintEndpoint

@@ -1,20 +1,20 @@
-"""The ``harvest`` command line (also ``python -m harvester``)."""
+"""The ``harvest`` command line (also ``python -m harvester``): a thin shell that parses
+arguments and prints, over the application layer (``_app.App``)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import anyio
 
 from client import (
-    AsyncClient,
     ClientError,
-    Config,
     ConfigError,
     FinishReason,
+    HarvestRecipe,
     ImageResponse,
     Reasoning,
     StreamBroken,
@@ -22,21 +22,24 @@ from client import (
     UnknownProvider,
     Usage,
     load_config,
-    provider_class,
 )
-from storage import Credential, CredentialStore, StorageError, running_daemon
+from client.providers import provider_class
+from storage import CredentialStore, StorageError
 
-from ._daemon import Daemon
+from ._app import App
 from ._doctor import run_doctor
 from ._errors import HarvestError
-from ._harvester import Harvester, expiry_text
+from ._harvester import expiry_text
 from ._status import status_json, status_table
 
 __all__ = ["main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+def main(
+    argv: Sequence[str] | None = None, *, recipes: Mapping[str, HarvestRecipe] | None = None
+) -> int:
+    """Run the command line; returns the exit code. ``recipes`` replaces the built-in
+    providers' harvest recipes (for harvest-only sites, such as the tests' own)."""
     parser = _parser()
     args = parser.parse_args(argv)
     # The daemon logs each harvest; other commands print their own progress lines
@@ -53,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         config = load_config(args.config)
-        code: int = anyio.run(args.command, config, args)
+        code: int = anyio.run(args.command, App(config, recipes=recipes), args)
     except (ClientError, StorageError, HarvestError) as exc:
         print(f"harvest: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError | UnknownProvider | UnknownModel) else 1
@@ -146,14 +149,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _doctor(config: Config, args: argparse.Namespace) -> int:
+async def _doctor(app: App, args: argparse.Namespace) -> int:
     return await run_doctor(
-        config, args.provider, args.profile, lambda line: print(line, flush=True)
+        app.config, args.provider, args.profile, lambda line: print(line, flush=True)
     )
 
 
-async def _status(config: Config, args: argparse.Namespace) -> int:
-    if not await anyio.Path(config.database).exists():
+async def _status(app: App, args: argparse.Namespace) -> int:
+    config = app.config
+    if not await CredentialStore.exists(config.database):
         # Don't create an empty database just to say it is empty.
         if args.json:
             print("[]")
@@ -166,8 +170,13 @@ async def _status(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _refresh(config: Config, args: argparse.Namespace) -> int:
-    harvester = Harvester(config)
+async def _refresh(app: App, args: argparse.Namespace) -> int:
+    async with app:
+        return await _refresh_in(app, args)
+
+
+async def _refresh_in(app: App, args: argparse.Namespace) -> int:
+    config, harvester = app.config, app.harvester
     names = args.providers or [
         name for name in harvester.provider_names() if config.provider(name).enabled
     ]
@@ -203,36 +212,25 @@ async def _refresh(config: Config, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-async def _daemon(config: Config, args: argparse.Namespace) -> int:
-    async with Harvester(config) as harvester:
-        await Daemon(harvester, config).run()
+async def _daemon(app: App, args: argparse.Namespace) -> int:
+    async with app:
+        await app.run_daemon()
     return 0
 
 
-class _Announced:
-    """The in-process refresher of ``harvest chat``: says on stderr what it does."""
-
-    def __init__(self, harvester: Harvester) -> None:
-        self._harvester = harvester
-
-    async def refresh(self, provider: str, profile: str = "default") -> Credential:
-        name = f"{provider}/{profile}"
-        print(f"harvest: getting a credential for {name} with Chromium...", file=sys.stderr)
-        started = anyio.current_time()
-        credential = await self._harvester.refresh(provider, profile)
-        took = anyio.current_time() - started
-        expiry = expiry_text(credential.expires_at, self._harvester.now())
-        print(f"harvest: harvested {name} in {took:.1f}s, {expiry}", file=sys.stderr)
-        return credential
+def _say(line: str) -> None:
+    print(f"harvest: {line}", file=sys.stderr, flush=True)
 
 
-async def _chat(config: Config, args: argparse.Namespace) -> int:
+async def _chat(app: App, args: argparse.Namespace) -> int:
     provider_class(args.provider)  # UnknownProvider before anything starts
-    refresher = None
-    if not args.no_refresh:
-        daemon = await anyio.to_thread.run_sync(running_daemon, config.database)
-        # A running daemon serves refresh requests; otherwise harvest here.
-        refresher = _Announced(Harvester(config)) if daemon is None else None
+    async with app:
+        return await _chat_in(app, args)
+
+
+async def _chat_in(app: App, args: argparse.Namespace) -> int:
+    # With --no-refresh nothing is harvested here: a running daemon may still serve it.
+    refresher = None if args.no_refresh else await app.refresher(_say)
     messages = [{"role": "system", "content": args.system}] if args.system else []
     messages.append({"role": "user", "content": args.prompt})
     usage: Usage | None = None
@@ -240,7 +238,7 @@ async def _chat(config: Config, args: argparse.Namespace) -> int:
     at_line_start = True
     out = sys.stdout
     try:
-        async with AsyncClient(config, refresher=refresher) as client:
+        async with app.client(refresher) as client:
             events = client.stream(args.provider, messages, model=args.model, profile=args.profile)
             async for event in events:
                 if isinstance(event, str):
@@ -274,9 +272,9 @@ async def _chat(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _models(config: Config, args: argparse.Namespace) -> int:
+async def _models(app: App, args: argparse.Namespace) -> int:
     adapter = provider_class(args.provider)
-    async with AsyncClient(config) as client:
+    async with app, app.client() as client:
         models = await client.models(args.provider, profile=args.profile)
     aliases: dict[str, list[str]] = {}
     for alias, target in adapter.aliases.items():

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from client import HarvestRecipe, Token, ordered_headers
+from client import HarvestRecipe, Token
+from fingerprint import ordered_headers
 from storage import Cookie
 
 from ._browser import (

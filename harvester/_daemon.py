@@ -9,7 +9,6 @@ harvests back off exponentially. The harvester caps how many run at once.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import math
 import os
@@ -17,18 +16,17 @@ import random
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import anyio
 from anyio import CancelScope
 
 from client import Config
-from storage import Credential, CredentialStatus, RefreshRequest, daemon_lock_path
+from storage import Credential, CredentialStatus, RefreshRequest
 
 from ._errors import DaemonRunning, HarvestError
 from ._harvester import Harvester
 
-__all__ = ["Daemon", "DaemonLock", "next_delay"]
+__all__ = ["Daemon", "next_delay"]
 
 logger = logging.getLogger("harvester.daemon")
 
@@ -66,42 +64,6 @@ def next_delay(
     return min(due * rng(1 - _JITTER, 1 + _JITTER), latest)
 
 
-class DaemonLock:
-    """An exclusive lock next to the database: one daemon per database file.
-
-    The OS drops the lock when its process dies, however it dies, so a killed daemon
-    never blocks the next one.
-    """
-
-    def __init__(self, database: Path) -> None:
-        self.database = database
-        self.path = daemon_lock_path(database)
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        """Take the lock or raise ``DaemonRunning`` naming the holder's pid (blocking I/O)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise DaemonRunning(
-                f"another harvest daemon (pid {holder}) is already running on "
-                f"{self.database}; stop it first, or use "
-                "`harvest refresh` for a one-off harvest (the running daemon serves clients)"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
-
-
 @dataclass
 class _Target:
     provider: str
@@ -130,8 +92,15 @@ class Daemon:
                     yield provider, profile
 
     async def run(self, *, handle_signals: bool = True) -> None:
-        lock = DaemonLock(self.config.database)
-        await anyio.to_thread.run_sync(lock.acquire)
+        store = self.harvester.store
+        holder = await store.claim_daemon()
+        if holder is not None:
+            pid = holder if holder > 0 else "unknown"
+            raise DaemonRunning(
+                f"another harvest daemon (pid {pid}) is already running on "
+                f"{self.config.database}; stop it first, or use "
+                "`harvest refresh` for a one-off harvest (the running daemon serves clients)"
+            )
         try:
             self.targets = {key: _Target(*key) for key in self._enabled()}
             logger.info(
@@ -147,7 +116,7 @@ class Daemon:
                 for target in self.targets.values():
                     group.start_soon(self._keep, target)
         finally:
-            await anyio.to_thread.run_sync(lock.release)
+            await store.release_daemon()
             logger.info("daemon stopped")
 
     async def _keep(self, target: _Target) -> None:

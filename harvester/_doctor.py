@@ -19,17 +19,9 @@ from pathlib import Path
 
 import anyio
 
-from client import (
-    Config,
-    Fingerprint,
-    FingerprintError,
-    Transport,
-    curl_cffi_version,
-    impersonate_target,
-    provider_names,
-    recipe_for,
-    replay_for,
-)
+from client import Config, Transport, curl_cffi_version, impersonate_target, replay_for
+from client.providers import provider_names, recipe_for
+from fingerprint import Fingerprint
 from storage import Credential, CredentialStore
 
 from ._browser import Chromium, find_chromium
@@ -114,12 +106,10 @@ async def _stored(
         return None
     async with CredentialStore.open(config.database) as store:
         credential = await store.get(provider, profile)
-    if credential is None or not credential.fingerprint:
+    if credential is None:
         return None
-    try:
-        return credential, Fingerprint.from_dict(credential.fingerprint)
-    except FingerprintError:
-        return None
+    fingerprint = Fingerprint.from_stored(credential.fingerprint)
+    return None if fingerprint is None else (credential, fingerprint)
 
 
 async def _fresh(

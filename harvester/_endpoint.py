@@ -37,14 +37,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from client import (
+from fingerprint import (
     ClientHello,
     Fingerprint,
     H2Error,
     H2Incomplete,
     HelloError,
     HelloIncomplete,
-    encode_literal_headers,
+    encode_headers,
     hello_length,
     parse_client_hello,
     parse_h2_opening,
@@ -224,7 +224,7 @@ class FingerprintEndpoint:
 
         def answer(body: bytes) -> None:
             stream = opening.stream
-            block = encode_literal_headers(
+            block = encode_headers(
                 [
                     (":status", "200"),
                     ("content-type", "application/json"),

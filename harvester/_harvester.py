@@ -19,16 +19,9 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from client import (
-    Config,
-    Fingerprint,
-    HarvestRecipe,
-    impersonate_target,
-    load_config,
-    plan_replay,
-    provider_names,
-    recipe_for,
-)
+from client import Config, HarvestRecipe, impersonate_target, load_config, plan_replay
+from client.providers import provider_names, recipe_for
+from fingerprint import Fingerprint
 from storage import Attempt, Cookie, Credential, CredentialStatus, CredentialStore
 
 from ._browser import BrowserInfo, Chromium, find_chromium

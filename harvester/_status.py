@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from client import Fingerprint, FingerprintError, describe_fingerprint
+from client import describe_fingerprint
+from fingerprint import Fingerprint
 from storage import Credential
 
 __all__ = ["relative_time", "status_json", "status_rows", "status_table"]
@@ -78,12 +79,8 @@ def status_table(credentials: Sequence[Credential], now: float | None = None) ->
 
 
 def _ja4(credential: Credential) -> str | None:
-    if not credential.fingerprint:
-        return None
-    try:
-        return Fingerprint.from_dict(credential.fingerprint).ja4
-    except FingerprintError:
-        return None
+    fingerprint = Fingerprint.from_stored(credential.fingerprint)
+    return fingerprint.ja4 if fingerprint is not None else None
 
 
 def _iso(timestamp: float | None) -> str | None:

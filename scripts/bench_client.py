@@ -31,11 +31,12 @@ from curl_cffi.requests import AsyncSession
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client import AsyncClient, BrowserConfig, Config, NetworkConfig, request_headers  # noqa: E402
+from client import AsyncClient, BrowserConfig, Config, NetworkConfig  # noqa: E402
 from client._provider import ChatRequest, Message  # noqa: E402
 from client._transport import replay_options  # noqa: E402
 from client.providers import flowgpt, freenetfly  # noqa: E402
 from client.providers.cloudflare import inference_body  # noqa: E402
+from fingerprint import request_headers  # noqa: E402
 from harvester import Harvester  # noqa: E402
 from storage import Credential  # noqa: E402
 from tests.emulators.rig import BROWSER_ARGS  # noqa: E402

@@ -30,12 +30,8 @@ import anyio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client import (  # noqa: E402
-    ClientConfig,
-    Fingerprint,
-    Transport,
-    parse_client_hello,
-)
+from client import ClientConfig, Transport  # noqa: E402
+from fingerprint import Fingerprint, parse_client_hello  # noqa: E402
 from harvester._browser import Chromium, find_chromium  # noqa: E402
 from harvester._capture import capture_browser  # noqa: E402
 from harvester._endpoint import FingerprintEndpoint  # noqa: E402

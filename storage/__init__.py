@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ._daemon_lock import daemon_lock_path, running_daemon
 from ._errors import NotADatabase, SchemaTooNew, StorageError, StoreBusy, StoreClosed
 from ._models import (
     Attempt,
@@ -32,8 +31,6 @@ __all__ = [
     "StorageError",
     "StoreBusy",
     "StoreClosed",
-    "daemon_lock_path",
     "merged_cookies",
     "redact_url",
-    "running_daemon",
 ]

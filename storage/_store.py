@@ -38,6 +38,7 @@ from ._models import (
     RefreshRequest,
     merged_cookies,
 )
+from ._presence import DaemonPresence
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["CredentialStore"]
@@ -64,6 +65,7 @@ class CredentialStore:
         self._conn: aiosqlite.Connection | None = conn
         self._clock = clock
         self._lock = anyio.Lock()
+        self._presence = DaemonPresence(path)
 
     @classmethod
     def open(
@@ -73,7 +75,8 @@ class CredentialStore:
         busy_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> _Opening:
-        """Open (creating if needed) the database at ``path``.
+        """Open (creating if needed) the database at ``path``: the one way every
+        caller opens the configured store.
 
         A new file is created with mode 0600 and new directories with 0700. A file that
         is not a database, or whose schema is newer than this code, raises and is left
@@ -95,17 +98,40 @@ class CredentialStore:
             raise
         return cls(path, conn, clock)
 
+    @staticmethod
+    async def exists(path: str | os.PathLike[str]) -> bool:
+        """Whether a store is at ``path`` already (``status`` does not create one)."""
+        return await anyio.Path(path).exists()
+
     @property
     def path(self) -> Path:
         """The database file."""
         return self._path
 
     async def aclose(self) -> None:
-        """Close the connection; the store cannot be used afterwards."""
+        """Close the connection (and give up the daemon role, if this store held it);
+        the store cannot be used afterwards."""
         conn, self._conn = self._conn, None
-        if conn is not None:
-            with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._presence.release)
+            if conn is not None:
                 await conn.close()
+
+    # -- the daemon ------------------------------------------------------------------
+
+    async def running_daemon(self) -> int | None:
+        """The pid of the ``harvest daemon`` serving this store (-1 when it has not
+        written it yet), or ``None``: then no one serves refresh requests."""
+        return await anyio.to_thread.run_sync(self._presence.holder)
+
+    async def claim_daemon(self) -> int | None:
+        """Become this store's daemon: ``None`` on success, else the running one's pid.
+        The role ends with ``release_daemon``, ``aclose`` or this process."""
+        return await anyio.to_thread.run_sync(self._presence.claim)
+
+    async def release_daemon(self) -> None:
+        """Give the daemon role up (nothing happens if this store does not hold it)."""
+        await anyio.to_thread.run_sync(self._presence.release)
 
     async def __aenter__(self) -> CredentialStore:
         return self

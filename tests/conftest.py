@@ -6,6 +6,7 @@ import dataclasses
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,11 @@ from .emulators.flowgpt import FlowGPTEmulator
 from .emulators.freenetfly import FreeNetflyEmulator
 from .emulators.g4f_space import G4FSpaceEmulator
 from .emulators.rig import Rig
-from .harvester._procs import chromium_processes
+from .harvester._procs import RUN_MARKER, chromium_processes
+
+# Every Chromium this run starts (through harvesters here or in subprocesses) inherits
+# the marker, so the leftover check counts only this run's browsers.
+os.environ[RUN_MARKER] = uuid.uuid4().hex
 
 
 @pytest.fixture
@@ -54,7 +59,8 @@ def chromium() -> str:
 
 @pytest.fixture(autouse=True)
 def no_chromium_left_behind() -> Iterator[None]:
-    """Every test must end with no Chromium of ours running."""
+    """Every test must end with no Chromium of its own running (other runs' and other
+    tools' browsers on the machine are not counted)."""
     before = set(chromium_processes())
     yield
     # Killed processes take the kernel a moment to tear down: allow a grace period.

@@ -8,7 +8,7 @@ import types
 import pytest
 
 
-@pytest.mark.parametrize("package", ["storage", "client", "harvester"])
+@pytest.mark.parametrize("package", ["fingerprint", "storage", "client", "harvester"])
 def test_all_is_complete_and_sorted(package: str) -> None:
     module = importlib.import_module(package)
     exported = module.__all__

@@ -17,10 +17,9 @@ from .._errors import ProviderError, shorten
 from .._events import Event, FinishReason, TextDelta, Usage
 from .._provider import ChatRequest, Provider
 from .._recipe import HarvestRecipe, Ready
-from .._registry import register_provider
 from .._session import ProviderSession
 
-__all__ = ["Cloudflare", "DataStreamParser"]
+__all__ = ["CloudflareProvider", "DataStreamParser"]
 
 logger = logging.getLogger("client.cloudflare")
 
@@ -28,8 +27,7 @@ _URL = "https://playground.ai.cloudflare.com"
 _DEFAULT_SYSTEM = "You are a helpful assistant"
 
 
-@register_provider
-class Cloudflare(Provider):
+class CloudflareProvider(Provider):
     name = "cloudflare"
     label = "Cloudflare AI playground"
     url = _URL

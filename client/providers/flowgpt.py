@@ -20,10 +20,9 @@ from .._errors import CredentialRejected, ProviderError, shorten
 from .._events import Event, TextDelta
 from .._provider import ChatRequest, Provider
 from .._recipe import HarvestRecipe, Ready, Token
-from .._registry import register_provider
 from .._session import ProviderSession
 
-__all__ = ["FlowGPT", "NDJSONParser", "chat_body", "signature_headers"]
+__all__ = ["FlowGPTProvider", "NDJSONParser", "chat_body", "signature_headers"]
 
 logger = logging.getLogger("client.flowgpt")
 
@@ -39,8 +38,7 @@ _DEVICE_ID_JS = (
 )
 
 
-@register_provider
-class FlowGPT(Provider):
+class FlowGPTProvider(Provider):
     name = "flowgpt"
     label = "FlowGPT"
     url = _SITE

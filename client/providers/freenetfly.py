@@ -21,20 +21,18 @@ from .._errors import ProviderError, shorten
 from .._events import Event, FinishReason, TextDelta, Usage
 from .._provider import ChatRequest, Provider
 from .._recipe import HarvestRecipe, Ready
-from .._registry import register_provider
 from .._retry import RetryPolicy
 from .._session import ProviderSession
 from .._sse import ServerSentEvent
 
-__all__ = ["ChunkParser", "FreeNetfly", "chat_body"]
+__all__ = ["ChunkParser", "FreeNetflyProvider", "chat_body"]
 
 logger = logging.getLogger("client.freenetfly")
 
 _URL = "https://free.netfly.top"
 
 
-@register_provider
-class FreeNetfly(Provider):
+class FreeNetflyProvider(Provider):
     name = "freenetfly"
     label = "FreeNetfly"
     url = _URL
@@ -50,7 +48,7 @@ class FreeNetfly(Provider):
     default_model = "gpt-3.5-turbo"
     models = ("gpt-3.5-turbo", "gpt-4")
     rejection_markers = ("invalid_session",)
-    retry_policy = RetryPolicy(retries=4, backoff=2.0, backoff_max=16.0, jitter=False)
+    documented_retry = RetryPolicy(retries=4, backoff=2.0, backoff_max=16.0, jitter=False)
 
     async def stream(self, session: ProviderSession, request: ChatRequest) -> AsyncIterator[Event]:
         async with session.request(

@@ -24,10 +24,9 @@ from .._errors import ProviderError, shorten
 from .._events import Event, ImageResponse, Reasoning, TextDelta
 from .._provider import ChatRequest, Provider
 from .._recipe import HarvestRecipe, Ready, Token
-from .._registry import register_provider
 from .._session import ProviderSession
 
-__all__ = ["G4FSpace", "QueueParser", "image_size", "strip_html"]
+__all__ = ["G4FSpaceProvider", "QueueParser", "image_size", "strip_html"]
 
 logger = logging.getLogger("client.g4f_space")
 
@@ -53,8 +52,7 @@ _JWT_JS = (
 )
 
 
-@register_provider
-class G4FSpace(Provider):
+class G4FSpaceProvider(Provider):
     name = "g4f_space"
     label = "G4F space on Hugging Face"
     url = _HUB

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client import cookie_header, parse_set_cookie
+from client._cookies import cookie_header, parse_set_cookie
 from storage import Cookie, Credential
 
 NOW = 1_800_000_000.0

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client import LineDecoder, split_lines
+from client._lines import LineDecoder, split_lines
 
 TEXT = '0:"Ünïcödé 日本語 🚀"\r\ne:{"a":1}\n\nd:{}\n'
 LINES = ['0:"Ünïcödé 日本語 🚀"', 'e:{"a":1}', "", "d:{}"]

@@ -10,8 +10,9 @@ import re
 import pytest
 from curl_cffi.requests import BrowserType
 
-from client import HarvestRecipe, Ready, Token, UnknownProvider, impersonate_target, recipe_for
+from client import HarvestRecipe, Ready, Token, UnknownProvider, impersonate_target
 from client._transport import chrome_targets
+from client.providers import recipe_for
 from storage import Cookie
 
 

@@ -13,9 +13,9 @@ from client import (
     ProviderConfig,
     RetryPolicy,
     ServerSentEvent,
-    split_events,
-    split_lines,
 )
+from client._lines import split_lines
+from client._sse import split_events
 
 E = ServerSentEvent
 
@@ -69,7 +69,7 @@ def test_freenetflys_documented_delays_and_the_default_jitter() -> None:
     documented = RetryPolicy(retries=4, backoff=2.0, backoff_max=16.0, jitter=False)
     assert documented.attempts == 5
     assert [documented.delay(n, lambda: 0.9) for n in range(1, 5)] == [2.0, 4.0, 8.0, 16.0]
-    jittered = ClientConfig(retry_backoff=1.0, retry_backoff_max=3.0).retry_policy
+    jittered = ClientConfig(retry_backoff=1.0, retry_backoff_max=3.0).default_retry
     assert [jittered.delay(n, lambda: 0.0) for n in (1, 2, 3, 4)] == [0.5, 1.0, 1.5, 1.5]
     assert [jittered.delay(n, lambda: 1.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 3.0, 3.0]
 
@@ -77,7 +77,7 @@ def test_freenetflys_documented_delays_and_the_default_jitter() -> None:
 def test_a_provider_table_overrides_only_what_it_sets() -> None:
     documented = RetryPolicy(retries=4, backoff=2.0, backoff_max=16.0, jitter=False)
     table = ProviderConfig(retry_backoff=0.01)
-    assert table.retry_policy(documented) == RetryPolicy(4, 0.01, 16.0, jitter=False)
-    assert ProviderConfig().retry_policy(documented) == documented
+    assert table.override_retry(documented) == RetryPolicy(4, 0.01, 16.0, jitter=False)
+    assert ProviderConfig().override_retry(documented) == documented
     with pytest.raises(ValueError, match="negative"):
         RetryPolicy(retries=-1)

@@ -8,6 +8,7 @@ import json
 import random
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -55,12 +56,19 @@ S = TypeVar("S", bound=EmulatorState)
 
 
 class Emulator(Generic[S]):
-    """An ASGI app for one provider's hosts; subclasses implement ``handle``."""
+    """An ASGI app for one provider's hosts; subclasses implement ``handle``.
 
+    Each lives in ``tests/emulators/NAME.py`` with ``provider = "NAME"``: the rig finds
+    one per built-in provider by that name.
+    """
+
+    provider: str = ""
     hosts: tuple[str, ...] = ()
 
     def __init__(self, state: S) -> None:
         self.state = state
+        # The JA4 the edge (the rig's proxy) saw on the connection from a client port.
+        self.ja4_of: Callable[[int], str | None] = lambda _port: None
 
     # -- controls for tests ------------------------------------------------------------
 

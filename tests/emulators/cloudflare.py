@@ -22,7 +22,6 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,12 +81,12 @@ class CloudflareState(EmulatorState):
 class CloudflareEmulator(Emulator[CloudflareState]):
     """The ASGI app; ``state`` is shared with the tests."""
 
+    provider = "cloudflare"
     hosts = (HOST,)
 
     def __init__(self) -> None:
         super().__init__(CloudflareState())
         # The JA4 of a connection by its client port; the Rig wires in its proxy's.
-        self.ja4_of: Callable[[int], str | None] = lambda _port: None
 
     # -- controls for tests ------------------------------------------------------------
 

@@ -72,6 +72,7 @@ class FlowGPTState(EmulatorState):
 class FlowGPTEmulator(Emulator[FlowGPTState]):
     """The ASGI app for both hosts; ``state`` is shared with the tests."""
 
+    provider = "flowgpt"
     hosts = (HOST, API_HOST)
 
     def __init__(self) -> None:

@@ -50,6 +50,7 @@ class FreeNetflyState(EmulatorState):
 class FreeNetflyEmulator(Emulator[FreeNetflyState]):
     """The ASGI app; ``state`` is shared with the tests."""
 
+    provider = "freenetfly"
     hosts = (HOST,)
 
     def __init__(self) -> None:

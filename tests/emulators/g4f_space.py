@@ -93,6 +93,7 @@ class G4FState(EmulatorState):
 class G4FSpaceEmulator(Emulator[G4FState]):
     """The ASGI app for the Hub and the three spaces; ``state`` is shared with tests."""
 
+    provider = "g4f_space"
     hosts = (HF_HOST, FLUX_HOST, FLUX_DEV_HOST, JANUS_HOST)
 
     def __init__(self) -> None:

@@ -17,7 +17,7 @@ import dataclasses
 import threading
 from dataclasses import dataclass, field
 
-from client import Fingerprint, HelloError, HelloIncomplete, hello_length, parse_client_hello
+from fingerprint import Fingerprint, HelloError, HelloIncomplete, hello_length, parse_client_hello
 
 _RESUMPTION = frozenset({41, 42})  # pre_shared_key, early_data
 

@@ -8,6 +8,7 @@ benchmarks use it that way, so the servers do not share a process with what is m
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -17,31 +18,47 @@ from typing import Any
 import trustme
 
 from client import BrowserConfig, Config, NetworkConfig
+from client.providers import provider_names
 
 from ._asgi import Server, TLSFiles
 from ._base import Emulator
-from .cloudflare import CloudflareEmulator
-from .flowgpt import FlowGPTEmulator
-from .freenetfly import FreeNetflyEmulator
-from .g4f_space import G4FSpaceEmulator
 from .proxy import ConnectProxy
 
 # The browser accepts the rig's certificates; the client trusts the rig's CA instead.
 BROWSER_ARGS = ("--ignore-certificate-errors",)
 
 
+def emulator_class(provider: str) -> type[Emulator[Any]]:
+    """The emulator of a built-in provider: the class in ``tests/emulators/NAME.py``
+    whose ``provider`` is NAME."""
+    module = importlib.import_module(f"{__package__}.{provider}")
+    for value in vars(module).values():
+        if isinstance(value, type) and issubclass(value, Emulator) and value.provider == provider:
+            return value
+    raise LookupError(f"tests/emulators/{provider}.py has no Emulator for {provider!r}")
+
+
+def _every_emulator() -> dict[str, Emulator[Any]]:
+    return {name: emulator_class(name)() for name in provider_names()}
+
+
 @dataclass
 class Rig:
-    """Every emulator behind one proxy, with a throwaway CA made in ``directory``."""
+    """Every provider's emulator behind one proxy, with a throwaway CA made in
+    ``directory``; ``rig.NAME`` is provider NAME's emulator."""
 
     directory: Path
-    cloudflare: CloudflareEmulator = field(default_factory=CloudflareEmulator)
-    flowgpt: FlowGPTEmulator = field(default_factory=FlowGPTEmulator)
-    freenetfly: FreeNetflyEmulator = field(default_factory=FreeNetflyEmulator)
-    g4f_space: G4FSpaceEmulator = field(default_factory=G4FSpaceEmulator)
+    by_provider: dict[str, Emulator[Any]] = field(default_factory=_every_emulator)
     proxy: ConnectProxy = field(default_factory=ConnectProxy)
     ca_file: Path = field(init=False)
     _servers: list[Server] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not fields: a provider's emulator.
+        emulators = self.__dict__.get("by_provider", {})
+        if name in emulators:
+            return emulators[name]
+        raise AttributeError(name)
 
     def start(self) -> Rig:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -56,9 +73,9 @@ class Rig:
             extra.write_to_path(str(tls.certfile), append=True)
         cert.private_key_pem.write_to_path(str(tls.keyfile))
         self.proxy.start()
-        # Cloudflare binds its clearance to the JA4 the edge (here: the proxy) saw.
-        self.cloudflare.ja4_of = self.proxy.ja4_for
         for emulator in emulators:
+            # A site may bind its clearance to the JA4 the edge (here: the proxy) saw.
+            emulator.ja4_of = self.proxy.ja4_for
             server = Server(emulator, tls).start()
             self._servers.append(server)
             for host in emulator.hosts:
@@ -67,7 +84,7 @@ class Rig:
 
     @property
     def emulators(self) -> list[Emulator[Any]]:
-        return [self.cloudflare, self.flowgpt, self.freenetfly, self.g4f_space]
+        return list(self.by_provider.values())
 
     def stop(self) -> None:
         self.proxy.stop()

@@ -11,10 +11,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from client import Fingerprint, parse_client_hello
+from fingerprint import Fingerprint, parse_client_hello
 from storage import CredentialStatus, CredentialStore
 
-from ..client.test_fingerprint import sigalg_grease_hello
+from ..fingerprint.test_fingerprint import sigalg_grease_hello
 from ..storage.conftest import full_credential
 
 HARVESTED = 1_735_689_600.0

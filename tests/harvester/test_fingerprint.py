@@ -17,20 +17,15 @@ from typing import Any
 import anyio
 import pytest
 
-from client import (
-    ClientConfig,
-    Fingerprint,
-    Transport,
-    describe_fingerprint,
-    parse_client_hello,
-)
+from client import ClientConfig, Transport, describe_fingerprint
+from fingerprint import Fingerprint, parse_client_hello
 from harvester._browser import Chromium
 from harvester._capture import capture_browser
 from harvester._endpoint import FingerprintEndpoint
 from storage import Credential, CredentialStore
 
-from ..client.test_fingerprint import sigalg_grease_hello
 from ..emulators.rig import Rig
+from ..fingerprint.test_fingerprint import sigalg_grease_hello
 from ..providers._cli import cli_env, run_cli
 
 DATA = Path(__file__).resolve().parents[1] / "data"

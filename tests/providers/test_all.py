@@ -1,5 +1,6 @@
-"""The four providers together through the command line: one refresh harvests them
-all, ``status`` shows them all, ``models`` lists each one's models and aliases."""
+"""Every provider of ``client.providers.PROVIDERS`` together: the list's rules, then
+through the command line (one refresh harvests them all, ``status`` shows them all,
+``models`` lists each one's models and aliases)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,39 @@ from pathlib import Path
 
 import pytest
 
-from client import provider_class, provider_names
+from client._provider import check_provider_class
+from client.providers import PROVIDERS, provider_class, provider_names
 from storage import CredentialStore
 
-from ..emulators.rig import Rig
+from ..emulators.rig import Rig, emulator_class
 from ._cli import cli_env, run_cli
 
-ALL = ["cloudflare", "flowgpt", "freenetfly", "g4f_space"]
+ALL = provider_names()
+HERE = Path(__file__).resolve().parent
 
 
-def test_the_four_are_registered() -> None:
-    assert provider_names() == ALL
+def test_the_list_names_each_provider_once_with_its_declarations() -> None:
+    names = [cls.name for cls in PROVIDERS]
+    assert len(set(names)) == len(names)
+    assert sorted(names) == ALL == ["cloudflare", "flowgpt", "freenetfly", "g4f_space"]
+    for cls in PROVIDERS:
+        check_provider_class(cls)  # every declaration, and the Provider suffix
+        assert cls.__module__ == f"client.providers.{cls.name}"
+        assert provider_class(cls.name) is cls
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_each_provider_has_an_emulator_and_a_test_table(name: str) -> None:
+    emulator = emulator_class(name)
+    assert emulator.provider == name
+    assert emulator.hosts
+    tests = (HERE / f"test_{name}.py").read_text()
+    assert "pytest.param(" in tests  # its table of cases
 
 
 @pytest.mark.browser
 @pytest.mark.anyio
-async def test_refresh_status_and_models_for_all_four(
-    rig: Rig, chromium: str, tmp_path: Path
-) -> None:
+async def test_refresh_status_and_models_for_all(rig: Rig, chromium: str, tmp_path: Path) -> None:
     env = cli_env(rig, tmp_path, chromium)
     code, out, err = await run_cli(["refresh"], env, within=180)
     assert code == 0, err

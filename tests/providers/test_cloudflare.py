@@ -22,7 +22,6 @@ from client import (
     Client,
     Config,
     Event,
-    Fingerprint,
     FinishReason,
     Message,
     ProviderError,
@@ -30,13 +29,13 @@ from client import (
     Transport,
     UnknownModel,
     Usage,
-    cookie_header,
     describe_fingerprint,
-    request_headers,
 )
-from client.providers.cloudflare import Cloudflare, DataStreamParser, inference_body
+from client._cookies import cookie_header
+from client.providers.cloudflare import CloudflareProvider, DataStreamParser, inference_body
+from fingerprint import Fingerprint, request_headers
 from harvester import Harvester
-from storage import Credential, CredentialStatus, CredentialStore, running_daemon
+from storage import Credential, CredentialStatus, CredentialStore
 
 from ..conftest import fast
 from ..emulators.cloudflare import HOST, MODELS, CloudflareEmulator, answer_text
@@ -135,12 +134,12 @@ def test_the_inference_body_follows_the_playground() -> None:
     ],
 )
 def test_models_and_aliases(name: str | None, model: str) -> None:
-    assert Cloudflare().resolve_model(name) == model
+    assert CloudflareProvider().resolve_model(name) == model
 
 
 def test_an_unknown_model_lists_the_valid_ones() -> None:
     with pytest.raises(UnknownModel, match="cloudflare has no model 'gpt-5'; valid models: ") as e:
-        Cloudflare().resolve_model("gpt-5")
+        CloudflareProvider().resolve_model("gpt-5")
     assert "llama-3.3-70b" in e.value.valid
     assert "@cf/qwen/qwen2.5-coder-32b-instruct" in e.value.valid
 
@@ -377,8 +376,8 @@ async def test_a_running_daemon_serves_the_clients_refresh_request(
     try:
         async with AsyncClient(config) as client:  # no refresher: the daemon serves it
             with anyio.fail_after(90):
-                # Only the lock file tells when the daemon is up: poll it.
-                while await anyio.to_thread.run_sync(running_daemon, database) is None:  # noqa: ASYNC110
+                # Only the store tells when the daemon is up: poll it.
+                while await client.store.running_daemon() is None:  # noqa: ASYNC110
                     await anyio.sleep(0.1)
                 events = [e async for e in client.stream("cloudflare", PROMPT)]
             now = await client.store.get("cloudflare", "default")

@@ -20,7 +20,7 @@ from client import (
     ProviderError,
     TextDelta,
 )
-from client.providers.flowgpt import FlowGPT, NDJSONParser, chat_body, signature_headers
+from client.providers.flowgpt import FlowGPTProvider, NDJSONParser, chat_body, signature_headers
 from harvester import Harvester
 from storage import Credential, CredentialStatus
 
@@ -84,7 +84,7 @@ def test_the_body_asks_the_last_message_with_the_rest_as_history() -> None:
     [(None, "gpt-3.5-turbo"), ("gemini", "google-gemini"), ("gemini-pro", "google-gemini")],
 )
 def test_models_and_aliases(name: str | None, model: str) -> None:
-    assert FlowGPT().resolve_model(name) == model
+    assert FlowGPTProvider().resolve_model(name) == model
 
 
 @pytest.mark.parametrize(

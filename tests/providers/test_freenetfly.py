@@ -26,7 +26,7 @@ from client import (
     TextDelta,
     Usage,
 )
-from client.providers.freenetfly import ChunkParser, FreeNetfly, chat_body
+from client.providers.freenetfly import ChunkParser, FreeNetflyProvider, chat_body
 from harvester import Harvester
 
 from ..conftest import fast
@@ -111,8 +111,8 @@ def test_the_body_and_the_documented_retry_rule() -> None:
         "frequency_penalty": 0,
         "top_p": 1,
     }
-    assert FreeNetfly.retry_policy == RetryPolicy(4, 2.0, 16.0, jitter=False)
-    assert FreeNetfly().resolve_model(None) == "gpt-3.5-turbo"
+    assert FreeNetflyProvider.documented_retry == RetryPolicy(4, 2.0, 16.0, jitter=False)
+    assert FreeNetflyProvider().resolve_model(None) == "gpt-3.5-turbo"
 
 
 # -- end to end ------------------------------------------------------------------------
@@ -125,7 +125,7 @@ async def test_split_records_stream_the_exact_answer(
 ) -> None:
     async with AsyncClient(stored) as client:
         events = [e async for e in client.stream("freenetfly", MESSAGES, model="gpt-4")]
-        assert client.retry_policy("freenetfly") == FreeNetfly.retry_policy
+        assert client.retry_policy("freenetfly") == FreeNetflyProvider.documented_retry
     text = "".join(e for e in events if isinstance(e, str))
     assert text == expected(model="gpt-4")
     pieces = len(answer_text({"model": "gpt-4", "messages": MESSAGES}))

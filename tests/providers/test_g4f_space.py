@@ -20,7 +20,7 @@ from client import (
     Reasoning,
     TextDelta,
 )
-from client.providers.g4f_space import G4FSpace, QueueParser, image_size, strip_html
+from client.providers.g4f_space import G4FSpaceProvider, QueueParser, image_size, strip_html
 from harvester import Harvester
 from storage import Cookie, Credential, CredentialStore
 
@@ -58,8 +58,8 @@ def test_space_errors_lose_their_html() -> None:
         "Sign-up on Hugging Face to get more quota."
     )
     body = '{"error": "Out of memory <br/>"}'
-    assert G4FSpace().service_error(500, body) == "the space reported: Out of memory"
-    assert G4FSpace().service_error(502, "<html>Bad gateway</html>") is None
+    assert G4FSpaceProvider().service_error(500, body) == "the space reported: Out of memory"
+    assert G4FSpaceProvider().service_error(502, "<html>Bad gateway</html>") is None
 
 
 @pytest.mark.parametrize(

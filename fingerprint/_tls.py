@@ -11,10 +11,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._errors import HelloError, HelloIncomplete
+from .extensions import (
+    EXT_ALPN,
+    EXT_ALPS,
+    EXT_ALPS_OLD,
+    EXT_COMPRESS_CERTIFICATE,
+    EXT_DELEGATED_CREDENTIALS,
+    EXT_EC_POINT_FORMATS,
+    EXT_ECH,
+    EXT_KEY_SHARE,
+    EXT_PADDING,
+    EXT_PSK_MODES,
+    EXT_RECORD_SIZE_LIMIT,
+    EXT_SERVER_NAME,
+    EXT_SIGNATURE_ALGORITHMS,
+    EXT_SUPPORTED_GROUPS,
+    EXT_SUPPORTED_VERSIONS,
+    EXT_TRUST_ANCHORS,
+)
+
 __all__ = [
     "ClientHello",
-    "HelloError",
-    "HelloIncomplete",
     "hello_length",
     "is_grease",
     "parse_client_hello",
@@ -24,36 +42,6 @@ _HANDSHAKE = 0x16
 _CLIENT_HELLO = 1
 _RECORD_HEADER = 5
 _MAX_RECORD = 16384 + 2048  # a TLSCiphertext may be up to 2^14 + 2048 bytes
-
-EXT_SERVER_NAME = 0
-EXT_STATUS_REQUEST = 5
-EXT_SUPPORTED_GROUPS = 10
-EXT_EC_POINT_FORMATS = 11
-EXT_SIGNATURE_ALGORITHMS = 13
-EXT_ALPN = 16
-EXT_SCT = 18
-EXT_PADDING = 21
-EXT_COMPRESS_CERTIFICATE = 27
-EXT_RECORD_SIZE_LIMIT = 28
-EXT_DELEGATED_CREDENTIALS = 34
-EXT_SESSION_TICKET = 35
-EXT_PRE_SHARED_KEY = 41
-EXT_SUPPORTED_VERSIONS = 43
-EXT_PSK_MODES = 45
-EXT_KEY_SHARE = 51
-EXT_ALPS_OLD = 17513
-EXT_ALPS = 17613
-EXT_TRUST_ANCHORS = 51764
-EXT_ECH = 65037
-EXT_RENEGOTIATION_INFO = 65281
-
-
-class HelloError(ValueError):
-    """The bytes are not a well-formed TLS ClientHello."""
-
-
-class HelloIncomplete(HelloError):
-    """The bytes are the start of a ClientHello; more are needed."""
 
 
 def is_grease(value: int) -> bool:

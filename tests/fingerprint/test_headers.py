@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client import ordered_headers, request_headers
+from fingerprint import ordered_headers, request_headers
 
 # As CDP reports them: sorted by name, Cookie and Host included.
 CAPTURED = [

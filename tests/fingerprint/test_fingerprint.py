@@ -9,22 +9,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client import (
+from fingerprint import (
+    PREFACE,
     Fingerprint,
     FingerprintError,
     H2Error,
     H2Incomplete,
     HelloError,
     HelloIncomplete,
-    encode_literal_headers,
+    UnreadableFingerprint,
+    encode_headers,
     hello_length,
     is_grease,
     ja4_alpn,
     parse_client_hello,
     parse_h2_opening,
-    plan_replay,
 )
-from client._h2_opening import PREFACE
 
 from ._hellos import (
     alpn,
@@ -249,7 +249,7 @@ def chrome_opening() -> bytes:
     settings_payload = b"".join(
         k.to_bytes(2) + v.to_bytes(4) for k, v in [(1, 65536), (2, 0), (4, 6291456), (6, 262144)]
     )
-    block = encode_literal_headers(
+    block = encode_headers(
         [
             (":method", "GET"),
             (":authority", "a.test"),
@@ -279,7 +279,7 @@ def test_chromes_http2_opening_gives_its_akamai_string() -> None:
 
 
 def test_priority_frames_and_continuations_are_read() -> None:
-    block = encode_literal_headers([(":method", "GET"), (":path", "/"), ("x-a", "1")])
+    block = encode_headers([(":method", "GET"), (":path", "/"), ("x-a", "1")])
     data = (
         PREFACE
         + _frame(4, 0, 0, (1).to_bytes(2) + (65536).to_bytes(4))
@@ -312,7 +312,7 @@ def test_arbitrary_http2_bytes_parse_or_raise_h2_error(data: bytes) -> None:
         parse_h2_opening(PREFACE + data)
 
 
-# -- storage and replay plans -------------------------------------------------------------
+# -- the stored form -------------------------------------------------------------
 
 
 def test_a_fingerprint_survives_its_dict_form_and_says_its_names() -> None:
@@ -326,33 +326,14 @@ def test_a_fingerprint_survives_its_dict_form_and_says_its_names() -> None:
     assert back == fp
     assert back.headers == fp.headers
     assert back.akamai == fp.akamai
-    with pytest.raises(FingerprintError):
+    with pytest.raises(UnreadableFingerprint):
         Fingerprint.from_dict({"ja4": "t13d1517h2_8daaf6152771_cb7bf5808d99"})
+    assert Fingerprint.from_stored({"ja4": "t13d1517h2_8daaf6152771_cb7bf5808d99"}) is None
+    assert Fingerprint.from_stored(None) is None
+    assert Fingerprint.from_stored(data) == fp
 
 
-def test_the_replay_plan_names_what_curl_cffi_cannot_reproduce() -> None:
-    opening = parse_h2_opening(chrome_opening())
-    fp = Fingerprint.from_wire(
-        parse_client_hello(sigalg_grease_hello()), opening=opening, permuted=True
-    )
-    replay = plan_replay(fp, "chrome150")
-    assert replay.describe() == "nearest chrome150, differs in grease sigalg"
-    options = dict(replay.options)
-    assert options["TLS_TRUST_ANCHORS"] == "44947.2.1"
-    assert options["SSL_SIG_HASH_ALGS"].startswith("mldsa44,mldsa65,mldsa87,ecdsa_secp256r1")
-    assert options["SSL_EC_CURVES"] == "X25519MLKEM768:X25519:P-256:P-384"
-    assert options["SSL_PERMUTE_EXTENSIONS"] == 1
-    assert options["TLS_USE_NEW_ALPS_CODEPOINT"] == 1
-    assert options["ECH"] == "grease"
-    assert options["HTTP2_SETTINGS"] == "1:65536;2:0;4:6291456;6:262144"
-    assert options["HTTP2_PSEUDO_HEADERS_ORDER"] == "masp"
-    assert (options["STREAM_WEIGHT"], options["STREAM_EXCLUSIVE"]) == (256, 1)
-    unknown = plan_replay(
-        Fingerprint(legacy_version=0x0303, ciphers=(0x1301, 0x00FF), extensions=()), "chrome150"
-    )
-    assert unknown.describe() == "nearest chrome150, differs in cipher 0x00ff"
-    exact = plan_replay(
-        Fingerprint(legacy_version=0x0303, ciphers=(0x1301,), extensions=(10,), groups=(29,)),
-        "chrome150",
-    )
-    assert exact.describe() == "exact"
+def test_every_parse_error_is_a_fingerprint_error() -> None:
+    for error in (HelloError, HelloIncomplete, H2Error, H2Incomplete, UnreadableFingerprint):
+        assert issubclass(error, FingerprintError)
+    assert issubclass(FingerprintError, ValueError)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hpack import Decoder
+from hpack import Decoder, Encoder
 from hpack.exceptions import HPACKError
+
+from ._errors import H2Error, H2Incomplete
 
 __all__ = [
     "PREFACE",
-    "H2Error",
-    "H2Incomplete",
     "H2Opening",
-    "encode_literal_headers",
+    "encode_headers",
     "parse_h2_opening",
 ]
 
@@ -26,14 +26,6 @@ _HEADERS, _PRIORITY, _SETTINGS, _WINDOW_UPDATE, _CONTINUATION = 1, 2, 4, 8, 9
 _END_HEADERS, _PADDED, _PRIORITY_FLAG = 0x4, 0x8, 0x20
 _MAX_FRAME = 1 << 16  # more than any opening frame needs; larger is hostile
 _MAX_FRAMES = 64
-
-
-class H2Error(ValueError):
-    """The bytes are not a well-formed HTTP/2 client opening."""
-
-
-class H2Incomplete(H2Error):
-    """The opening has not fully arrived yet."""
 
 
 @dataclass(frozen=True)
@@ -149,25 +141,6 @@ def _decode(block: bytes) -> tuple[tuple[str, str], ...]:
     )
 
 
-def encode_literal_headers(headers: list[tuple[str, str]]) -> bytes:
-    """A header block of literals without indexing (enough for a server's short answer)."""
-    out = bytearray()
-    for name, value in headers:
-        out.append(0x00)
-        out += _hpack_string(name.encode())
-        out += _hpack_string(value.encode())
-    return bytes(out)
-
-
-def _hpack_string(raw: bytes) -> bytes:
-    # An HPACK integer with a 7-bit prefix, no Huffman coding (RFC 7541 5.1, 5.2).
-    length = len(raw)
-    if length < 127:
-        return bytes([length]) + raw
-    out = bytearray([127])
-    length -= 127
-    while length >= 128:
-        out.append(length % 128 + 128)
-        length //= 128
-    out.append(length)
-    return bytes(out) + raw
+def encode_headers(headers: list[tuple[str, str]]) -> bytes:
+    """One HPACK header block for ``headers`` (a fresh encoder: no shared table)."""
+    return bytes(Encoder().encode(headers))

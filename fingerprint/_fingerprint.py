@@ -14,10 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ._h2_opening import H2Opening
-from ._tls_hello import EXT_ALPN, EXT_ALPS, EXT_ALPS_OLD, EXT_SERVER_NAME, ClientHello, is_grease
+from ._errors import UnreadableFingerprint
+from ._h2 import H2Opening
+from ._tls import ClientHello, is_grease
+from .extensions import EXT_ALPN, EXT_ALPS, EXT_ALPS_OLD, EXT_SERVER_NAME
 
-__all__ = ["Fingerprint", "FingerprintError", "ja4_alpn"]
+__all__ = ["Fingerprint", "ja4_alpn"]
 
 _JA4_VERSIONS = {
     0x0304: "13",
@@ -31,10 +33,6 @@ _JA4_VERSIONS = {
     0xFEFC: "d3",
 }
 _EMPTY_HASH = "000000000000"
-
-
-class FingerprintError(ValueError):
-    """A stored fingerprint cannot be read back."""
 
 
 def _ints(values: Sequence[int]) -> tuple[int, ...]:
@@ -237,7 +235,7 @@ class Fingerprint:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fingerprint:
-        """The inverse of ``to_dict``; ``FingerprintError`` when it is not one."""
+        """The inverse of ``to_dict``; ``UnreadableFingerprint`` when it is not one."""
         known = {f.name for f in fields(cls)}
         try:
             values: dict[str, Any] = {}
@@ -247,7 +245,18 @@ class Fingerprint:
                 values[name] = _from_json(name, value)
             return cls(**values)
         except (TypeError, ValueError) as exc:
-            raise FingerprintError(f"the stored fingerprint is not readable: {exc}") from None
+            raise UnreadableFingerprint(f"the stored fingerprint is not readable: {exc}") from None
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any] | None) -> Fingerprint | None:
+        """A credential's stored fingerprint; ``None`` when there is none or it cannot
+        be read (an older format counts as none: callers fall back to a target alone)."""
+        if not data:
+            return None
+        try:
+            return cls.from_dict(data)
+        except UnreadableFingerprint:
+            return None
 
 
 def ja4_alpn(value: bytes) -> str:

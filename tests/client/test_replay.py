@@ -1,0 +1,36 @@
+"""The replay plan: the curl options that reproduce a captured fingerprint."""
+
+from __future__ import annotations
+
+from client import plan_replay
+from fingerprint import Fingerprint, parse_client_hello, parse_h2_opening
+
+from ..fingerprint.test_fingerprint import chrome_opening, sigalg_grease_hello
+
+
+def test_the_replay_plan_names_what_curl_cffi_cannot_reproduce() -> None:
+    opening = parse_h2_opening(chrome_opening())
+    fp = Fingerprint.from_wire(
+        parse_client_hello(sigalg_grease_hello()), opening=opening, permuted=True
+    )
+    replay = plan_replay(fp, "chrome150")
+    assert replay.describe() == "nearest chrome150, differs in grease sigalg"
+    options = dict(replay.options)
+    assert options["TLS_TRUST_ANCHORS"] == "44947.2.1"
+    assert options["SSL_SIG_HASH_ALGS"].startswith("mldsa44,mldsa65,mldsa87,ecdsa_secp256r1")
+    assert options["SSL_EC_CURVES"] == "X25519MLKEM768:X25519:P-256:P-384"
+    assert options["SSL_PERMUTE_EXTENSIONS"] == 1
+    assert options["TLS_USE_NEW_ALPS_CODEPOINT"] == 1
+    assert options["ECH"] == "grease"
+    assert options["HTTP2_SETTINGS"] == "1:65536;2:0;4:6291456;6:262144"
+    assert options["HTTP2_PSEUDO_HEADERS_ORDER"] == "masp"
+    assert (options["STREAM_WEIGHT"], options["STREAM_EXCLUSIVE"]) == (256, 1)
+    unknown = plan_replay(
+        Fingerprint(legacy_version=0x0303, ciphers=(0x1301, 0x00FF), extensions=()), "chrome150"
+    )
+    assert unknown.describe() == "nearest chrome150, differs in cipher 0x00ff"
+    exact = plan_replay(
+        Fingerprint(legacy_version=0x0303, ciphers=(0x1301,), extensions=(10,), groups=(29,)),
+        "chrome150",
+    )
+    assert exact.describe() == "exact"

@@ -1,0 +1,179 @@
+"""``AsyncClient``'s own logic (retries, rejections, refreshes) through the transport
+seam: the FreeNetfly emulator answers in-process, so these need no Chromium, TLS or
+proxy (the end-to-end tests prove the same against real Chromium and curl_cffi)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from client import (
+    AsyncClient,
+    Config,
+    CredentialRejected,
+    ProviderConfig,
+    StreamBroken,
+    TextDelta,
+)
+from client._cookies import parse_set_cookie
+from storage import Credential, CredentialStore
+
+from ..emulators._base import Fault
+from ..emulators.freenetfly import HOST, FreeNetflyEmulator, answer_text
+from ._asgi_transport import ASGITransport
+
+pytestmark = pytest.mark.anyio
+
+UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0.0.0 Safari/537.36"
+)
+PROMPT = "Hello there"
+EXPECTED = "".join(
+    answer_text({"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": PROMPT}]})
+)
+
+
+@pytest.fixture
+def emulator() -> FreeNetflyEmulator:
+    site = FreeNetflyEmulator()
+    site.state.chunk_delay = 0.0
+    return site
+
+
+@pytest.fixture
+def transport(emulator: FreeNetflyEmulator) -> ASGITransport:
+    return ASGITransport({HOST: emulator})
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    # The site's documented 2-16 s backoff, shortened; its 4 retries stay.
+    quick = ProviderConfig(retry_backoff=0.001, retry_backoff_max=0.002)
+    return Config(database=tmp_path / "credentials.db", providers={"freenetfly": quick})
+
+
+async def session_of(transport: ASGITransport) -> Credential:
+    """What a harvest stores: the session cookie the page sets for this user agent."""
+    url = f"https://{HOST}/"
+    anonymous = Credential("freenetfly", user_agent=UA)
+    async with transport.request(anonymous, "GET", url, headers=[("user-agent", UA)]) as reply:
+        await reply.body()
+        cookies = [
+            parse_set_cookie(h, url, now=time.time()) for h in reply.header_list("set-cookie")
+        ]
+    now = time.time()
+    return Credential(
+        "freenetfly",
+        user_agent=UA,
+        headers=(("user-agent", UA),),
+        cookies=tuple(c for c in cookies if c is not None),
+        harvested_at=now,
+        expires_at=now + 3600,
+    )
+
+
+class CountingRefresher:
+    """An in-process refresher that harvests through the emulator, counting harvests."""
+
+    def __init__(self, transport: ASGITransport, store: CredentialStore) -> None:
+        self._transport = transport
+        self._store = store
+        self.harvests = 0
+
+    async def refresh(self, provider: str, profile: str = "default") -> Credential:
+        self.harvests += 1
+        await anyio.sleep(0.05)  # a harvest takes a while: the other callers pile up
+        return await self._store.put(await session_of(self._transport))
+
+
+async def answer(client: AsyncClient) -> tuple[str, int]:
+    text, events = "", 0
+    async for event in client.stream("freenetfly", PROMPT):
+        events += 1
+        if isinstance(event, TextDelta):
+            text += event
+    return text, events
+
+
+async def test_a_5xx_before_the_first_event_is_retried(
+    config: Config, transport: ASGITransport, emulator: FreeNetflyEmulator
+) -> None:
+    emulator.add_fault(Fault(status=503))
+    emulator.add_fault(Fault(status=502))
+    async with CredentialStore.open(config.database) as store:
+        await store.put(await session_of(transport))
+        async with AsyncClient(config, store=store, transport=transport) as client:
+            text, _ = await answer(client)
+    assert text == EXPECTED
+    assert transport.sent == 1 + 3  # the page, then two refusals and the answer
+
+
+async def test_a_break_after_the_first_event_is_not_retried(
+    config: Config, transport: ASGITransport, emulator: FreeNetflyEmulator
+) -> None:
+    emulator.add_fault(Fault(cut_after=4))
+    got: list[str] = []
+
+    async def collect(client: AsyncClient) -> None:
+        async for event in client.stream("freenetfly", PROMPT):
+            if isinstance(event, TextDelta):
+                got.append(event)
+
+    async with CredentialStore.open(config.database) as store:
+        await store.put(await session_of(transport))
+        async with AsyncClient(config, store=store, transport=transport) as client:
+            with pytest.raises(StreamBroken) as broken:
+                await collect(client)
+    text = "".join(got)
+    assert text
+    assert EXPECTED.startswith(text)
+    assert text != EXPECTED
+    assert broken.value.delivered >= 1
+    assert transport.sent == 1 + 1  # the page, then one chat: never sent again
+
+
+async def test_ten_concurrent_rejections_share_one_refresh(
+    config: Config, transport: ASGITransport, emulator: FreeNetflyEmulator
+) -> None:
+    async with CredentialStore.open(config.database) as store:
+        first = await store.put(await session_of(transport))
+        emulator.invalidate()  # every session the site issued is refused now
+        refresher = CountingRefresher(transport, store)
+        async with AsyncClient(
+            config, store=store, transport=transport, refresher=refresher
+        ) as client:
+            results: list[str] = []
+
+            async def one() -> None:
+                text, _ = await answer(client)
+                results.append(text)
+
+            async with anyio.create_task_group() as group:
+                for _ in range(10):
+                    group.start_soon(one)
+        now = await store.get("freenetfly")
+    assert results == [EXPECTED] * 10
+    assert refresher.harvests == 1
+    assert now is not None
+    assert now.harvested_at > first.harvested_at
+    assert now.cookies != first.cookies
+
+
+async def test_a_credential_refused_again_after_its_refresh_is_an_error(
+    config: Config, transport: ASGITransport, emulator: FreeNetflyEmulator
+) -> None:
+    async with CredentialStore.open(config.database) as store:
+        await store.put(await session_of(transport))
+        emulator.add_fault(Fault(status=403))
+        emulator.add_fault(Fault(status=403))
+        refresher = CountingRefresher(transport, store)
+        async with AsyncClient(
+            config, store=store, transport=transport, refresher=refresher
+        ) as client:
+            with pytest.raises(CredentialRejected, match="even with a credential harvested"):
+                await answer(client)
+    assert refresher.harvests == 1
