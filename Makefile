@@ -1,21 +1,35 @@
 # The two commands of the README (`make demo`, `make test`) build on `make install`.
-# Every target is idempotent; a second run only re-installs when pyproject.toml changed.
+# Every target is idempotent; a second run only re-installs when pyproject.toml or the
+# lock changed. `make lock` re-resolves the lock (then commit requirements.lock).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+# The installer that reads the lock; pinned like everything it installs.
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
 
-.PHONY: install chromium demo test lint clean
+.PHONY: install chromium demo test lint lock clean
 
 install: $(STAMP) chromium
 
-$(STAMP): pyproject.toml
+$(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Exact versions from the lock, then the project itself (editable) without resolving again.
+$(STAMP): pyproject.toml $(LOCK) | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -r $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	test -x $(BIN)/harvest
 	touch $(STAMP)
+
+lock: | $(UV)
+	$(UV) pip compile pyproject.toml --extra test --extra lint --universal \
+		--python-version 3.11 --quiet -o $(LOCK)
 
 chromium:
 	@scripts/ensure_chromium.sh

@@ -31,6 +31,7 @@ from ._errors import (
     StreamTimeout,
     UnknownModel,
     UnknownProvider,
+    shorten,
 )
 from ._events import Event, FinishReason, ImageResponse, Reasoning, TextDelta, Usage, event_to_json
 from ._http import HTTPReply, HTTPTransport
@@ -96,4 +97,5 @@ __all__ = [
     "parse_duration",
     "plan_replay",
     "replay_for",
+    "shorten",
 ]

@@ -246,10 +246,7 @@ class AsyncClient:
         credential = await self.store.get(adapter.name, profile)
         if credential is None:
             return await self._replace(adapter, profile, None, None)
-        usable = credential.status == CredentialStatus.FRESH and not credential.is_expired(
-            self._clock()
-        )
-        if not usable and self._refresher is not None:
+        if not credential.is_usable(self._clock()) and self._refresher is not None:
             return await self._replace(adapter, profile, credential, None)
         # Without a refresher, try it: the site decides, and a rejection asks for one.
         return credential
@@ -269,8 +266,7 @@ class AsyncClient:
             current = await self.store.get(name, profile)
             if (
                 current is not None
-                and current.status == CredentialStatus.FRESH
-                and not current.is_expired(self._clock())
+                and current.is_usable(self._clock())
                 and (old is None or current.harvested_at > old.harvested_at)
             ):
                 return current  # another caller got a new one while we waited
@@ -323,7 +319,7 @@ class AsyncClient:
                 if (
                     current is not None
                     and current.harvested_at > since
-                    and current.status == CredentialStatus.FRESH
+                    and current.is_usable(self._clock())
                 ):
                     return current
                 pending = {r.id for r in await self.store.pending_refreshes()}

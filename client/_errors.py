@@ -33,6 +33,7 @@ __all__ = [
     "StreamTimeout",
     "UnknownModel",
     "UnknownProvider",
+    "shorten",
 ]
 
 # How much of an error body a message quotes.

@@ -16,6 +16,7 @@ from typing import Self
 import anyio
 
 from client import AsyncClient, Config, HarvestRecipe, Refresher
+from client.providers import recipe_for, recipes
 from storage import Credential, CredentialStore
 
 from ._daemon import Daemon
@@ -48,15 +49,14 @@ class AnnouncedRefresher:
 class App:
     """Store, harvester and clients made from one ``Config``, sharing one store.
 
-    ``recipes`` replaces the built-in providers' recipes (harvest-only sites such as
-    the tests' own). The harvester starts no browser until a harvest needs one.
+    ``known`` replaces the built-in providers' recipes (harvest-only sites such as
+    the tests' own). Nothing is opened before ``async with``; the harvester starts no
+    browser until a harvest needs one.
     """
 
-    def __init__(
-        self, config: Config, *, recipes: Mapping[str, HarvestRecipe] | None = None
-    ) -> None:
+    def __init__(self, config: Config, *, known: Mapping[str, HarvestRecipe] | None = None) -> None:
         self.config = config
-        self._recipes = recipes
+        self.recipes = recipes() if known is None else known
         self._store: CredentialStore | None = None
         self._harvester: Harvester | None = None
 
@@ -70,8 +70,13 @@ class App:
     def harvester(self) -> Harvester:
         """The in-process harvester (its browser starts with the first harvest)."""
         if self._harvester is None:
-            self._harvester = Harvester(self.config, store=self.store, recipes=self._recipes)
+            self._harvester = Harvester(self.config, store=self.store, recipes=self.recipes)
         return self._harvester
+
+    def recipe(self, provider: str) -> HarvestRecipe:
+        """The recipe of ``provider``; ``UnknownProvider`` lists the valid ones (usable
+        before entering, so a usage error opens nothing)."""
+        return recipe_for(provider, self.recipes)
 
     async def __aenter__(self) -> Self:
         self._store = await CredentialStore.open(self.config.database)

@@ -28,6 +28,7 @@ import anyio
 from nodriver import cdp
 from nodriver.core.connection import Connection, ProtocolException
 
+from client import shorten
 from fingerprint import Fingerprint
 from storage import Cookie
 
@@ -466,7 +467,7 @@ async def _send(browser: Chromium, connection: Connection, command: Any) -> Any:
     except ProtocolException as exc:
         if not browser.alive:
             raise _exited(browser) from exc
-        raise PageError(f"the browser refused a command: {_short(str(exc))}") from exc
+        raise PageError(f"the browser refused a command: {shorten(str(exc))}") from exc
     except (ConnectionError, OSError, RuntimeError) as exc:
         # nodriver raises these when the websocket drops, i.e. Chromium is gone.
         with anyio.move_on_after(1):
@@ -490,7 +491,7 @@ async def _evaluate(
     )
     if thrown is not None:
         description = (thrown.exception.description if thrown.exception else None) or thrown.text
-        raise PageError(f"a page script failed: {_short(description.splitlines()[0])}")
+        raise PageError(f"a page script failed: {shorten(description.splitlines()[0])}")
     # evaluate hands errors back as objects: only trust plain JSON values.
     if remote.type_ in ("string", "number", "boolean", "object") and remote.subtype != "error":
         return remote.value
@@ -532,10 +533,6 @@ def _navigator_platform(info: BrowserInfo) -> str:
     return {"Windows": "Win32", "macOS": "MacIntel", "Linux": "Linux x86_64"}.get(
         platform, platform
     )
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- process and profile directory ---------------------------------------------------

@@ -29,7 +29,7 @@ from storage import CredentialStore, StorageError
 from ._app import App
 from ._doctor import run_doctor
 from ._errors import HarvestError
-from ._harvester import expiry_text
+from ._harvester import Harvester, expiry_text
 from ._status import status_json, status_table
 
 __all__ = ["main"]
@@ -56,7 +56,7 @@ def main(
     )
     try:
         config = load_config(args.config)
-        code: int = anyio.run(args.command, App(config, recipes=recipes), args)
+        code: int = anyio.run(args.command, App(config, known=recipes), args)
     except (ClientError, StorageError, HarvestError) as exc:
         print(f"harvest: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError | UnknownProvider | UnknownModel) else 1
@@ -171,17 +171,12 @@ async def _status(app: App, args: argparse.Namespace) -> int:
 
 
 async def _refresh(app: App, args: argparse.Namespace) -> int:
-    async with app:
-        return await _refresh_in(app, args)
-
-
-async def _refresh_in(app: App, args: argparse.Namespace) -> int:
-    config, harvester = app.config, app.harvester
+    config = app.config
     names = args.providers or [
-        name for name in harvester.provider_names() if config.provider(name).enabled
+        name for name in sorted(app.recipes) if config.provider(name).enabled
     ]
     for name in names:
-        harvester.recipe(name)  # UnknownProvider lists the valid names
+        app.recipe(name)  # UnknownProvider lists the valid names, before anything opens
     jobs = [
         (name, profile)
         for name in names
@@ -192,7 +187,7 @@ async def _refresh_in(app: App, args: argparse.Namespace) -> int:
         return 2
     failed = 0
 
-    async def one(provider: str, profile: str) -> None:
+    async def one(harvester: Harvester, provider: str, profile: str) -> None:
         nonlocal failed
         started = anyio.current_time()
         name = f"{provider}/{profile}"
@@ -206,9 +201,9 @@ async def _refresh_in(app: App, args: argparse.Namespace) -> int:
         took = anyio.current_time() - started
         print(f"{outcome:<7} {name:<24} {took:6.1f}s  {detail}", flush=True)
 
-    async with harvester, anyio.create_task_group() as group:
+    async with app, app.harvester as harvester, anyio.create_task_group() as group:
         for provider, profile in jobs:
-            group.start_soon(one, provider, profile)
+            group.start_soon(one, harvester, provider, profile)
     return 1 if failed else 0
 
 

@@ -21,7 +21,7 @@ import anyio
 from anyio import CancelScope
 
 from client import Config
-from storage import Credential, CredentialStatus, RefreshRequest
+from storage import Credential, RefreshRequest
 
 from ._errors import DaemonRunning, HarvestError
 from ._harvester import Harvester
@@ -53,7 +53,7 @@ def next_delay(
     """
     if failures > 0:
         return min(backoff * 2.0 ** (failures - 1), backoff_max) * rng(1 - _JITTER, 1 + _JITTER)
-    if credential is None or credential.status != CredentialStatus.FRESH:
+    if credential is None or not credential.is_usable(now):
         return 0.0
     if credential.expires_at is None:
         return math.inf

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from client import describe_fingerprint
+from client import describe_fingerprint, shorten
 from fingerprint import Fingerprint
 from storage import Credential
 
@@ -64,7 +64,7 @@ def status_table(credentials: Sequence[Credential], now: float | None = None) ->
             relative_time(c.expires_at, now),
             row["browser"] or "-",
             row["fingerprint"],
-            _shorten(row["last_error"] or "-", 60),
+            shorten(row["last_error"] or "-", 60),
         )
         for row, c in zip(status_rows(credentials, now), credentials, strict=True)
     ]
@@ -102,8 +102,3 @@ def relative_time(timestamp: float | None, now: float) -> str:
     else:
         text = f"{int(amount)}s"
     return f"in {text}" if delta > 0 else f"{text} ago"
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

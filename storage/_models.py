@@ -181,6 +181,10 @@ class Credential:
             return False
         return self.expires_at <= (time.time() if now is None else now)
 
+    def is_usable(self, now: float | None = None) -> bool:
+        """Whether it can be used now: fresh (not marked stale or invalid) and not expired."""
+        return self.status == CredentialStatus.FRESH and not self.is_expired(now)
+
     def cookies_for(self, url: str, *, now: float | None = None) -> list[Cookie]:
         """The cookies a request to ``url`` carries, longest path first (RFC 6265 5.4)."""
         chosen = [c for c in self.cookies if c.matches(url, now=now)]

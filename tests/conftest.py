@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import shutil
+import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,9 +27,13 @@ from .emulators.g4f_space import G4FSpaceEmulator
 from .emulators.rig import Rig
 from .harvester._procs import RUN_MARKER, chromium_processes
 
-# Every Chromium this run starts (through harvesters here or in subprocesses) inherits
-# the marker, so the leftover check counts only this run's browsers.
-os.environ[RUN_MARKER] = uuid.uuid4().hex
+# The run's own temporary directory: every Chromium profile this run makes (through
+# harvesters here or in subprocesses, which inherit TMPDIR) is in it, so the leftover
+# check counts only this run's browsers.
+_RUN_DIR = tempfile.mkdtemp(prefix="session-harvest-run-")
+atexit.register(shutil.rmtree, _RUN_DIR, ignore_errors=True)
+os.environ["TMPDIR"] = os.environ[RUN_MARKER] = _RUN_DIR
+tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 
 
 @pytest.fixture

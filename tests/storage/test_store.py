@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from storage import Attempt, Cookie, CredentialStatus, CredentialStore, StoreClosed
+from storage import Attempt, Cookie, Credential, CredentialStatus, CredentialStore, StoreClosed
 
 from .conftest import START, FakeClock, full_credential
 
@@ -254,3 +254,12 @@ async def test_cancelled_write_leaves_no_open_transaction(store: CredentialStore
     assert loaded is not None
     assert loaded.user_agent == stored.user_agent
     assert loaded.status is CredentialStatus.STALE
+
+
+def test_usable_means_fresh_and_not_expired() -> None:
+    fresh = Credential("cloudflare", expires_at=START + 60)
+    assert fresh.is_usable(START)
+    assert not fresh.is_usable(START + 60)  # expired at its expiry
+    assert Credential("cloudflare").is_usable(START)  # no expiry
+    for status in (CredentialStatus.STALE, CredentialStatus.INVALID):
+        assert not Credential("cloudflare", status=status).is_usable(START)
