@@ -164,8 +164,8 @@ async def _status(app: App, args: argparse.Namespace) -> int:
         else:
             print(f"no credentials yet in {config.database}; run `harvest refresh` to make some")
         return 0
-    async with CredentialStore.open(config.database) as store:
-        credentials = await store.list()
+    async with app:
+        credentials = await app.store.list()
     print(status_json(credentials) if args.json else status_table(credentials))
     return 0
 

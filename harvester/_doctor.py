@@ -102,7 +102,7 @@ async def _stored(
     config: Config, provider: str, profile: str
 ) -> tuple[Credential, Fingerprint] | None:
     """The stored credential and its readable fingerprint, if it has both."""
-    if not await anyio.Path(config.database).exists():
+    if not await CredentialStore.exists(config.database):
         return None
     async with CredentialStore.open(config.database) as store:
         credential = await store.get(provider, profile)
