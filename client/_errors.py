@@ -61,7 +61,7 @@ class ConfigError(ClientError, ValueError):
 
 
 class UnknownProvider(ClientError, LookupError):
-    """No provider is registered under ``name``."""
+    """No provider is known by ``name`` (the message lists the valid ones)."""
 
     def __init__(self, name: str, valid: Sequence[str]) -> None:
         listing = ", ".join(valid) if valid else "none are registered"

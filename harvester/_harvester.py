@@ -46,7 +46,7 @@ class Harvester:
 
     Use ``async with Harvester(...) as h`` to keep one browser warm across harvests,
     or just ``await Harvester(...).refresh("provider")`` for a one-shot harvest.
-    ``config`` defaults to the same file the CLI reads; ``recipes`` to the registered
+    ``config`` defaults to the same file the CLI reads; ``recipes`` to the built-in
     providers; ``store``, when given, is used and not closed.
     """
 

@@ -1,4 +1,4 @@
-"""Harvest recipes, the provider registry and the impersonation target."""
+"""Harvest recipes, the provider lookups and the impersonation target."""
 
 from __future__ import annotations
 
