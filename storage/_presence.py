@@ -23,10 +23,15 @@ class DaemonPresence:
         self.path = database.with_name(database.name + ".daemon.lock")
         self._fd: int | None = None
 
+    @property
+    def held(self) -> bool:
+        """Whether this process holds the role through this object."""
+        return self._fd is not None
+
     def holder(self) -> int | None:
         """The pid of the daemon serving the database (-1: one whose pid is not written
         yet), or ``None`` if none runs."""
-        if self._fd is not None:
+        if self.held:
             return os.getpid()
         try:
             fd = os.open(self.path, os.O_RDONLY)
@@ -44,7 +49,7 @@ class DaemonPresence:
 
     def claim(self) -> int | None:
         """Become the database's daemon: ``None`` on success, else the holder's pid."""
-        if self._fd is not None:
+        if self.held:
             return None
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)

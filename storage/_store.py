@@ -113,7 +113,7 @@ class CredentialStore:
         the store cannot be used afterwards."""
         conn, self._conn = self._conn, None
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._presence.release)
+            await self.release_daemon()
             if conn is not None:
                 await conn.close()
 
@@ -131,7 +131,8 @@ class CredentialStore:
 
     async def release_daemon(self) -> None:
         """Give the daemon role up (nothing happens if this store does not hold it)."""
-        await anyio.to_thread.run_sync(self._presence.release)
+        if self._presence.held:  # most stores never hold it: no thread hop to close one
+            await anyio.to_thread.run_sync(self._presence.release)
 
     async def __aenter__(self) -> CredentialStore:
         return self
