@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from fingerprint import request_headers
 from storage import Credential, CredentialStore, merged_cookies
 
-from ._cookies import cookie_header, parse_set_cookie
+from ._cookies import cookie_header, received_cookies
 from ._errors import (
     CredentialRejected,
     ProviderError,
@@ -111,16 +111,27 @@ class ProviderSession:
         for line in decoder.close():
             yield line
 
-    async def events(self, reply: HTTPReply) -> AsyncIterator[ServerSentEvent]:
-        """The reply's body as Server-Sent Events, each as soon as it is complete."""
-        decoder = SSEDecoder()
-        async for line in self.lines(reply):
-            event = decoder.feed(line)
-            if event is not None:
-                yield event
-        last = decoder.close()
-        if last is not None:
-            yield last
+    async def events(
+        self, reply: HTTPReply, *, keep_unfinished: bool = False
+    ) -> AsyncIterator[ServerSentEvent]:
+        """The reply's body as Server-Sent Events, each as soon as it is complete.
+
+        As the standard says, an event the stream ends in the middle of is discarded;
+        ``keep_unfinished`` yields it last instead, for a provider whose own protocol
+        keeps it (a ``data: [DONE]`` the server closes after, with no blank line).
+        """
+        lines, decoder = LineDecoder(), SSEDecoder()
+        async for chunk in reply.chunks():
+            for line in lines.feed(chunk):
+                event = decoder.feed(line)
+                if event is not None:
+                    yield event
+        if keep_unfinished:
+            for line in lines.close():
+                decoder.feed(line)
+            last = decoder.close()
+            if last is not None:
+                yield last
 
     async def fetch_json(
         self, method: str, url: str, *, json_body: Any = None, headers: Headers = ()
@@ -163,14 +174,12 @@ class ProviderSession:
     async def _write_back(self, reply: HTTPReply) -> None:
         """Store the cookies the response set, unless the credential changed since."""
         now = self._clock()
-        cookies = [
-            cookie
-            for header in reply.header_list("set-cookie")
-            if (cookie := parse_set_cookie(header, reply.url, now=now)) is not None
-        ]
+        credential = self.credential
+        cookies = received_cookies(
+            reply.header_list("set-cookie"), reply.url, now=now, jar=credential.cookies
+        )
         if not cookies:
             return
-        credential = self.credential
         applied = await self._store.merge_cookies(
             credential.provider, credential.profile, cookies, generation=credential.generation
         )

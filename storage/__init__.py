@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from ._errors import NotADatabase, SchemaTooNew, StorageError, StoreBusy, StoreClosed
-from ._models import (
-    Attempt,
+from ._cookies import (
     Cookie,
-    Credential,
-    CredentialStatus,
-    Lease,
-    RefreshRequest,
+    canonical_host,
+    cookies_for,
+    domain_match,
+    is_secure,
     merged_cookies,
+    path_match,
 )
+from ._errors import NotADatabase, SchemaTooNew, StorageError, StoreBusy, StoreClosed
+from ._models import Attempt, Credential, CredentialStatus, Lease, RefreshRequest
 from ._redact import REDACTED, redact_url
 from ._schema import SCHEMA_VERSION
 from ._store import CredentialStore
+from ._suffixes import is_public_suffix
 
 __all__ = [
     "REDACTED",
@@ -31,6 +33,12 @@ __all__ = [
     "StorageError",
     "StoreBusy",
     "StoreClosed",
+    "canonical_host",
+    "cookies_for",
+    "domain_match",
+    "is_public_suffix",
+    "is_secure",
     "merged_cookies",
+    "path_match",
     "redact_url",
 ]

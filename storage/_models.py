@@ -7,27 +7,21 @@ store, the daemon's schedule and the tests' fake clock speak the same unit.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from ._cookies import Cookie, cookies_for
 from ._redact import redacted_repr, secret
 
 __all__ = [
     "Attempt",
-    "Cookie",
     "Credential",
     "CredentialStatus",
     "Lease",
     "RefreshRequest",
-    "merged_cookies",
 ]
-
-# Schemes whose requests may carry ``Secure`` cookies (RFC 6265 section 5.4).
-_SECURE_SCHEMES = frozenset({"https", "wss"})
 
 
 class CredentialStatus(enum.StrEnum):
@@ -36,115 +30,6 @@ class CredentialStatus(enum.StrEnum):
     FRESH = "fresh"  # harvested and not yet rejected
     STALE = "stale"  # rejected once or past its expiry: harvest again
     INVALID = "invalid"  # unusable until a harvest succeeds (e.g. a failed harvest)
-
-
-@dataclass(frozen=True, repr=False)
-class Cookie:
-    """One cookie with its attributes, as the browser held it.
-
-    ``domain`` is stored lower-case without a leading dot; a leading dot in the input
-    means a domain cookie (``host_only=False``), as CDP reports them.
-    """
-
-    name: str
-    value: str = secret()
-    domain: str = ""
-    path: str = "/"
-    expires: float | None = None  # Unix seconds; None for a session cookie
-    secure: bool = False
-    http_only: bool = False
-    same_site: str | None = None  # "Strict", "Lax", "None" or unset
-    host_only: bool = True
-
-    def __post_init__(self) -> None:
-        domain = self.domain.lower()
-        if domain.startswith("."):
-            object.__setattr__(self, "host_only", False)
-            domain = domain.lstrip(".")
-        object.__setattr__(self, "domain", domain)
-        if not self.path.startswith("/"):
-            object.__setattr__(self, "path", "/")
-
-    __repr__ = redacted_repr
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """The identity of a cookie in a jar: (name, domain, path)."""
-        return (self.name, self.domain, self.path)
-
-    def is_expired(self, now: float | None = None) -> bool:
-        """Whether the cookie's expiry has passed (session cookies never expire here)."""
-        if self.expires is None:
-            return False
-        return self.expires <= (time.time() if now is None else now)
-
-    def matches(self, url: str, *, now: float | None = None) -> bool:
-        """Whether a request to ``url`` should carry this cookie (RFC 6265 section 5.4)."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if not host or self.is_expired(now):
-            return False
-        if self.secure and parts.scheme.lower() not in _SECURE_SCHEMES:
-            return False
-        return self.domain_matches(host) and _path_matches(parts.path or "/", self.path)
-
-    def domain_matches(self, host: str) -> bool:
-        """Whether a request to ``host`` is in this cookie's domain (RFC 6265 section 5.1.3)."""
-        return _domain_matches(host.lower(), self.domain, host_only=self.host_only)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field, the value included: for storage only."""
-        return {
-            "name": self.name,
-            "value": self.value,
-            "domain": self.domain,
-            "path": self.path,
-            "expires": self.expires,
-            "secure": self.secure,
-            "http_only": self.http_only,
-            "same_site": self.same_site,
-            "host_only": self.host_only,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Cookie:
-        """The inverse of ``to_dict``."""
-        return cls(**data)
-
-
-def merged_cookies(
-    jar: Iterable[Cookie], updates: Iterable[Cookie], now: float
-) -> tuple[Cookie, ...]:
-    """``jar`` with ``updates`` applied as a browser would: a cookie replaces the one
-    with the same (name, domain, path); an expired one deletes it."""
-    merged = {c.key: c for c in jar}
-    for cookie in updates:
-        if cookie.is_expired(now):
-            merged.pop(cookie.key, None)
-        else:
-            merged[cookie.key] = cookie
-    return tuple(merged.values())
-
-
-def _domain_matches(host: str, domain: str, *, host_only: bool) -> bool:
-    if host == domain:
-        return True
-    if host_only or not host.endswith("." + domain):
-        return False
-    # A domain cookie never reaches an IP address by suffix (RFC 6265 section 5.1.3).
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    return False
-
-
-def _path_matches(request_path: str, cookie_path: str) -> bool:
-    if request_path == cookie_path:
-        return True
-    if not request_path.startswith(cookie_path):
-        return False
-    return cookie_path.endswith("/") or request_path[len(cookie_path)] == "/"
 
 
 @dataclass(frozen=True, repr=False)
@@ -186,10 +71,8 @@ class Credential:
         return self.status == CredentialStatus.FRESH and not self.is_expired(now)
 
     def cookies_for(self, url: str, *, now: float | None = None) -> list[Cookie]:
-        """The cookies a request to ``url`` carries, longest path first (RFC 6265 5.4)."""
-        chosen = [c for c in self.cookies if c.matches(url, now=now)]
-        chosen.sort(key=lambda c: len(c.path), reverse=True)
-        return chosen
+        """The cookies a request to ``url`` carries, in the ``Cookie`` header's order."""
+        return cookies_for(self.cookies, url, now=now)
 
 
 @dataclass(frozen=True, repr=False)

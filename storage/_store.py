@@ -28,16 +28,9 @@ from typing import Any
 import aiosqlite
 import anyio
 
+from ._cookies import Cookie, merged_cookies
 from ._errors import NotADatabase, SchemaTooNew, StorageError, StoreBusy, StoreClosed
-from ._models import (
-    Attempt,
-    Cookie,
-    Credential,
-    CredentialStatus,
-    Lease,
-    RefreshRequest,
-    merged_cookies,
-)
+from ._models import Attempt, Credential, CredentialStatus, Lease, RefreshRequest
 from ._presence import DaemonPresence
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -248,10 +241,11 @@ class CredentialStore:
     ) -> bool:
         """Write back cookies a response set, if the credential is still ``generation``.
 
-        A cookie replaces the stored one with the same (name, domain, path); an expired
-        one deletes it. Returns whether the write applied; on success the stored
-        generation is ``generation + 1``. A refusal means the credential changed (a new
-        harvest, or another client's write-back): read it again.
+        A cookie replaces the stored one with the same (name, domain, host-only flag,
+        path) in its place; an expired one deletes it. Returns whether the write
+        applied; on success the stored generation is ``generation + 1``. A refusal
+        means the credential changed (a new harvest, or another client's write-back):
+        read it again.
         """
         rows = await self._run(
             "SELECT body FROM credentials WHERE provider = ? AND profile = ? AND generation = ?",

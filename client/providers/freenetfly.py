@@ -7,7 +7,8 @@ The rule for odd records: a ``data:`` record that is not JSON, or JSON that is n
 chat-completion chunk, is logged (shortened) and skipped, so one bad record costs
 nothing but itself; an ``error`` object is the service speaking and raises
 ``ProviderError`` with its message. Events of another type than ``message`` (a
-``ping``) are ignored.
+``ping``) are ignored. A last record the server closes the stream after without its
+blank line still counts.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class FreeNetflyProvider(Provider):
             headers=_HEADERS,
         ) as reply:
             parser = ChunkParser()
-            async for event in session.events(reply):
+            # This protocol ends at ``data: [DONE]``, and a server may close right
+            # after its last record with no blank line: the record the standard
+            # decoder would discard is kept, so no text that arrived is lost.
+            async for event in session.events(reply, keep_unfinished=True):
                 if parser.done:
                     break
                 for item in parser.feed(event):

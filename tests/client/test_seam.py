@@ -18,7 +18,7 @@ from client import (
     StreamBroken,
     TextDelta,
 )
-from client._cookies import parse_set_cookie
+from client._cookies import received_cookies
 from storage import Credential, CredentialStore
 
 from ..emulators._base import Fault
@@ -62,15 +62,13 @@ async def session_of(transport: ASGITransport) -> Credential:
     anonymous = Credential("freenetfly", user_agent=UA)
     async with transport.request(anonymous, "GET", url, headers=[("user-agent", UA)]) as reply:
         await reply.body()
-        cookies = [
-            parse_set_cookie(h, url, now=time.time()) for h in reply.header_list("set-cookie")
-        ]
+        cookies = received_cookies(reply.header_list("set-cookie"), url, now=time.time())
     now = time.time()
     return Credential(
         "freenetfly",
         user_agent=UA,
         headers=(("user-agent", UA),),
-        cookies=tuple(c for c in cookies if c is not None),
+        cookies=tuple(cookies),
         harvested_at=now,
         expires_at=now + 3600,
     )
@@ -177,3 +175,27 @@ async def test_a_credential_refused_again_after_its_refresh_is_an_error(
             with pytest.raises(CredentialRejected, match="even with a credential harvested"):
                 await answer(client)
     assert refresher.harvests == 1
+
+
+async def test_control_characters_in_set_cookie_cost_only_that_cookie(
+    config: Config,
+    transport: ASGITransport,
+    emulator: FreeNetflyEmulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # HTTP/2 refuses these bytes on the wire (curl and Chromium alike), so only the
+    # seam can hand them to the client, as a lenient HTTP/1.1 peer would.
+    hostile = ("nul=1\x00x", "bell=secret\x07; Path=/", "del\x7f=1", "kept=2; Path=/")
+    emulator.add_fault(Fault(set_cookie=hostile))
+    async with CredentialStore.open(config.database) as store:
+        await store.put(await session_of(transport))
+        async with AsyncClient(config, store=store, transport=transport) as client:
+            with caplog.at_level("WARNING", "client"):
+                text, _ = await answer(client)
+        stored = await store.get("freenetfly")
+    assert text == EXPECTED
+    assert stored is not None
+    assert sorted(c.name for c in stored.cookies) == ["kept", "nf_sid"]
+    logged = [r.getMessage() for r in caplog.records]
+    assert sum("control character" in m for m in logged) == 3
+    assert not any("secret" in m for m in logged)

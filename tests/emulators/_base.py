@@ -25,6 +25,9 @@ class Fault:
     text. ``cut_after``: stop the stream abruptly after this many records (0: before
     any). ``stall_after``: go silent for ``stall`` seconds after this many records.
     ``skew``: the site's clock runs this many seconds ahead for this request.
+    ``set_cookie``: extra ``Set-Cookie`` headers on a streamed answer (hostile ones).
+    ``newline``: the line ending a stream's records use instead of LF (``"\r"``,
+    ``"\r\n"``). ``bare_end``: the last record ends the stream without its separator.
     """
 
     status: int | None = None
@@ -35,6 +38,9 @@ class Fault:
     stall_after: int | None = None
     stall: float = 0.0
     skew: float = 0.0
+    set_cookie: tuple[str, ...] = ()
+    newline: str = "\n"
+    bare_end: bool = False
 
 
 @dataclass
@@ -127,7 +133,10 @@ class Emulator(Generic[S]):
     ) -> None:
         """Send ``records`` (each followed by ``separator``) as a streamed answer, with
         ``fault``'s cut or stall."""
-        headers = list(headers or [])
+        headers = [*(headers or []), *(("set-cookie", value) for value in fault.set_cookie)]
+        if fault.newline != "\n":
+            records = [r.replace("\n", fault.newline) for r in records]
+            separator = separator.replace("\n", fault.newline)
         if fault.cut_after is not None:
             # Promise the whole answer, then end early: the client sees the body cut
             # short at once (an ASGI app cannot reset the connection itself).
@@ -141,18 +150,23 @@ class Emulator(Generic[S]):
             await self._send_pieces(send, records[: fault.stall_after], separator)
             await asyncio.sleep(fault.stall)
             records = records[fault.stall_after :]
-        await self._send_pieces(send, records, separator)
+        await self._send_pieces(send, records, separator, bare_end=fault.bare_end)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         if fault.cut_after is None:
             with self.state.lock:
                 self.state.streams_finished += 1
 
-    async def _send_pieces(self, send: Send, records: list[str], separator: str) -> None:
+    async def _send_pieces(
+        self, send: Send, records: list[str], separator: str, *, bare_end: bool = False
+    ) -> None:
         state = self.state
+        ends = [separator] * len(records)
+        if bare_end and ends:
+            ends[-1] = ""
         if not state.split:
-            pieces = [(r + separator).encode() for r in records]
+            pieces = [(r + end).encode() for r, end in zip(records, ends, strict=True)]
         else:
-            payload = "".join(r + separator for r in records).encode()
+            payload = "".join(r + end for r, end in zip(records, ends, strict=True)).encode()
             pieces = []
             at = 0
             while at < len(payload):

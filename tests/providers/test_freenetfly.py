@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,57 @@ async def test_a_refused_session_is_harvested_again_and_the_cli_streams(
     assert code == 0, err
     messages = [{"role": "user", "content": "Say hello"}]
     assert out == expected(messages, "gpt-4") + "\n"
+
+
+# What a browser keeps of the hostile Set-Cookie headers below (RFC 6265bis section 5).
+HOSTILE_COOKIES = (
+    "absurd=1; Expires=Thu, 12-Aug-9999999999 20:49:07 GMT; Path=/",  # kept, a session cookie
+    "suffix=2; Domain=netfly.top; Path=/",  # kept: a registrable domain
+    "public=3; Domain=top; Path=/",  # ignored: a public suffix
+    "other=4; Domain=example.com; Path=/",  # ignored: another site
+    "tab=5;\tPath=/;\tSecure\t",  # kept: HTAB is whitespace (a CTL never passes HTTP/2)
+    "big=" + "v" * 4100 + "; Path=/",  # ignored: name and value over 4096 bytes
+    "nf_sid=; Max-Age=0; Path=/api/openai",  # deletes nothing: no such path
+    "token-without-name; Path=/",  # kept: a name-less cookie
+    "capped=6; Max-Age=99999999999999999999; Path=/",  # kept, expiry cut to 400 days
+)
+
+
+@pytest.mark.browser
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(Fault(set_cookie=HOSTILE_COOKIES), id="hostile Set-Cookie headers"),
+        pytest.param(Fault(newline="\r", bare_end=True), id="CR line ends, no last blank line"),
+    ],
+)
+async def test_a_hostile_answer_still_streams_and_the_jar_is_a_browsers(
+    stored: Config, freenetfly: FreeNetflyEmulator, fault: Fault, caplog: pytest.LogCaptureFixture
+) -> None:
+    freenetfly.add_fault(fault)
+    async with AsyncClient(stored) as client:
+        with caplog.at_level(logging.WARNING, "client"):
+            events = [e async for e in client.stream("freenetfly", MESSAGES)]
+        credential = await client.store.get("freenetfly")
+    assert "".join(e for e in events if isinstance(e, str)) == expected()
+    assert events[-1] == FinishReason("stop")
+    assert credential is not None
+    jar = {c.name: c for c in credential.cookies}
+    if not fault.set_cookie:
+        return
+    assert set(jar) == {"nf_sid", "absurd", "suffix", "tab", "", "capped"}
+    assert jar["tab"].secure
+    assert jar["tab"].path == "/"
+    assert jar["absurd"].expires is None
+    assert jar["absurd"].host_only
+    assert (jar["suffix"].domain, jar["suffix"].host_only) == ("netfly.top", False)
+    assert jar[""].value == "token-without-name"
+    capped = jar["capped"].expires
+    assert capped is not None
+    assert capped - time.time() < 400 * 86400 + 60
+    warnings = "\n".join(r.getMessage() for r in caplog.records)
+    for rule in ("public suffix", "does not cover", "over 4096 bytes"):
+        assert rule in warnings
+    assert "vvvv" not in warnings
+    assert "token-without-name" not in warnings

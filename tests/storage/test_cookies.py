@@ -1,10 +1,10 @@
-"""RFC 6265 cookie matching: which cookies a URL gets."""
+"""The RFC 6265bis cookie model: which cookies a URL gets, and how a jar takes new ones."""
 
 from __future__ import annotations
 
 import pytest
 
-from storage import Cookie, Credential
+from storage import Cookie, Credential, merged_cookies
 
 NOW = 1_800_000_000.0
 
@@ -117,6 +117,32 @@ CASES = {
     ),
     "session cookie": (Cookie("a", "1", "example.com", expires=None), "https://example.com/", True),
     "url without host": (Cookie("a", "1", "example.com"), "/relative/path", False),
+    "an unparsable url": (Cookie("a", "1", "example.com"), "https://[example.com/", False),
+    "secure on http to this machine": (
+        Cookie("a", "1", "localhost", secure=True),
+        "http://localhost:8000/",
+        True,
+    ),
+    "secure on http to loopback": (
+        Cookie("a", "1", "127.0.0.1", secure=True),
+        "http://127.0.0.1:8000/",
+        True,
+    ),
+    "never a public suffix's cookie": (
+        Cookie("a", "1", ".github.io"),
+        "https://someone.github.io/",
+        False,
+    ),
+    "a public suffix's host-only cookie": (
+        Cookie("a", "1", "github.io"),
+        "https://github.io/",
+        True,
+    ),
+    "IDN host canonicalized": (
+        Cookie("a", "1", "xn--bcher-kva.example"),
+        "https://BÜCHER.example/",
+        True,
+    ),
 }
 
 
@@ -130,6 +156,28 @@ def test_leading_dot_means_domain_cookie() -> None:
     assert cookie.domain == "example.com"
     assert cookie.host_only is False
     assert Cookie("a", "1", "example.com").host_only is True
+    assert Cookie("a", "1", "..example.com").domain == ".example.com"  # one dot only
+
+
+def test_the_jar_replaces_in_place_keys_by_host_only_and_evicts_the_expired() -> None:
+    jar = (
+        Cookie("a", "1", "example.com"),
+        Cookie("b", "2", "example.com"),
+        Cookie("gone", "3", "example.com", expires=NOW - 1),
+    )
+    merged = merged_cookies(
+        jar,
+        [
+            Cookie("a", "10", "example.com"),  # same key: replaces, keeps its place
+            Cookie("a", "20", ".example.com"),  # a domain cookie: another key
+            Cookie("b", "", "example.com", expires=NOW),  # a deletion
+        ],
+        NOW,
+    )
+    assert [(c.name, c.value, c.host_only) for c in merged] == [
+        ("a", "10", True),
+        ("a", "20", False),
+    ]
 
 
 def test_relative_path_attribute_falls_back_to_root() -> None:
