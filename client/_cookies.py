@@ -2,12 +2,13 @@
 
 The steps are RFC 6265bis section 5's, in its order: the cookie-date algorithm
 (5.1.1), parsing the set-cookie-string and its attributes (5.6) and the storage
-model (5.7) up to the jar's own steps, which ``storage.merged_cookies`` takes (a
-replaced cookie keeps its place, expired ones are evicted). Which stored cookies a
-request carries is ``storage.cookies_for`` (5.8.3). Where the RFC leaves a choice to
-the user agent, Chromium's is taken: a 400-day lifetime limit, the public suffix list
-with its private section, ``https``, ``wss`` and this machine as secure, and an
-empty ``Domain`` ignored.
+model (5.7) up to the jar's own steps, which ``storage.merged_cookies`` takes
+(replacement, eviction of the expired). Which stored cookies a request carries is
+``storage.cookies_for`` (5.8.3). Where the RFC leaves the choice to the user agent,
+Chromium's is taken: a 400-day lifetime limit, the Public Suffix List with its private
+section, ``https``, ``wss`` and this machine as secure. Where browsers and the
+draft's text differ, the browsers are followed: an empty ``Domain`` is ignored, and a
+cookie set again with a new value is ordered as a new one.
 
 Nothing here raises but ``CookieIgnored``, whose message says which rule ignored the
 cookie and never holds its value.
@@ -107,7 +108,9 @@ def parse_set_cookie(header: str, url: str, *, now: float, jar: Sequence[Cookie]
         raise CookieIgnored(f"{_label(name)}: the response URL has no host a cookie can belong to")
     attributes = _attributes(unparsed if semicolon else "", parts.path, now)
 
-    # 5.7: the storage model, steps 2 to 22 (23 and 24 are the jar's).
+    # 5.7: the storage model, steps 2 to 22 (23 and 24 are the jar's). Step 15 and
+    # step 18 always pass: the client is an HTTP API, and every request it makes is
+    # the site's own (same-site).
     if not name and not value:
         raise CookieIgnored("its name and value are both empty")
     expires: float | None = None

@@ -1,9 +1,11 @@
 """The cookie model of RFC 6265bis section 5: a cookie, its matching rules, the jar.
 
-A jar is a sequence of ``Cookie`` in creation order: the browser reports its cookies
-that way, a replaced cookie keeps its place (it keeps the old one's creation time,
-section 5.7 step 23) and a new one goes last. So the order of the jar is the
-tie-break the retrieval algorithm (section 5.8.3) asks for, with no clock stored.
+A jar is a sequence of ``Cookie`` in creation order, so its order is the tie-break
+the retrieval algorithm (section 5.8.3) asks for, with no clock stored. Chromium
+reports its cookies in that order (measured through CDP with Chromium 156), and where
+it differs from the RFC, the jar follows Chromium: a cookie set again with the same
+value keeps its creation time (its place), one set with a new value is a new cookie
+and goes last (the RFC would keep the place, section 5.7 step 23).
 How a ``Set-Cookie`` becomes a ``Cookie`` is the client's (``client/_cookies.py``).
 """
 
@@ -136,11 +138,15 @@ def cookies_for(jar: Iterable[Cookie], url: str, *, now: float | None = None) ->
 def merged_cookies(
     jar: Iterable[Cookie], updates: Iterable[Cookie], now: float
 ) -> tuple[Cookie, ...]:
-    """``jar`` with ``updates`` stored as a browser stores them (section 5.7 steps 23
-    and 24): a cookie replaces the one with the same key in its place, a new one goes
-    last, and every expired cookie is evicted (a past expiry is how a site deletes)."""
+    """``jar`` with ``updates`` stored as Chromium stores them (section 5.7 steps 23
+    and 24): a cookie replaces the one with the same key, in its place if the value is
+    unchanged, else last like a new one; every expired cookie is evicted (a past
+    expiry is how a site deletes)."""
     merged = {c.key: c for c in jar}
     for cookie in updates:
+        old = merged.get(cookie.key)
+        if old is not None and old.value != cookie.value:
+            del merged[cookie.key]  # a new creation time: it sorts after the others
         merged[cookie.key] = cookie
     return tuple(c for c in merged.values() if not c.is_expired(now))
 

@@ -242,10 +242,10 @@ class CredentialStore:
         """Write back cookies a response set, if the credential is still ``generation``.
 
         A cookie replaces the stored one with the same (name, domain, host-only flag,
-        path) in its place; an expired one deletes it. Returns whether the write
-        applied; on success the stored generation is ``generation + 1``. A refusal
-        means the credential changed (a new harvest, or another client's write-back):
-        read it again.
+        path), placed as ``merged_cookies`` places it; an expired one deletes it.
+        Returns whether the write applied; on success the stored generation is
+        ``generation + 1``. A refusal means the credential changed (a new harvest, or
+        another client's write-back): read it again.
         """
         rows = await self._run(
             "SELECT body FROM credentials WHERE provider = ? AND profile = ? AND generation = ?",

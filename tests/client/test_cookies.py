@@ -336,14 +336,16 @@ def test_the_rfcs_accepted_prefixes(header: str) -> None:
 # -- the jar: replacement, deletion, retrieval order, serialization --------------------
 
 
-def test_a_replaced_cookie_keeps_its_place_and_a_deletion_removes_it() -> None:
+def test_replacement_and_deletion_order_the_jar_as_chromium_does() -> None:
     url = "https://example.com/"
     jar = browse((), url, "a=1", "b=2", "c=3")
-    jar = browse(jar, url, "a=10", "b=; Max-Age=0", "d=4")
-    assert cookie_header(cookies_for(jar, url, now=NOW)) == "a=10; c=3; d=4"
+    jar = browse(jar, url, "c=3", "b=; Max-Age=0", "d=4")  # the same value keeps its place
+    assert cookie_header(cookies_for(jar, url, now=NOW)) == "a=1; c=3; d=4"
+    jar = browse(jar, url, "a=10")  # a new value is a newer cookie
+    assert cookie_header(cookies_for(jar, url, now=NOW)) == "c=3; d=4; a=10"
     # A domain cookie of the same name is another cookie: the host-only flag counts.
     jar = browse(jar, url, "a=20; Domain=example.com")
-    assert cookie_header(cookies_for(jar, url, now=NOW)) == "a=10; c=3; d=4; a=20"
+    assert cookie_header(cookies_for(jar, url, now=NOW)) == "c=3; d=4; a=10; a=20"
 
 
 def test_longer_paths_first_then_creation_order() -> None:
@@ -355,7 +357,7 @@ def test_longer_paths_first_then_creation_order() -> None:
 def test_a_name_less_cookie_is_sent_as_its_value() -> None:
     url = "https://example.com/"
     jar = browse((), url, "token", "a=1", "=other")  # "=other" replaces "token"
-    assert cookie_header(cookies_for(jar, url, now=NOW)) == "other; a=1"
+    assert cookie_header(cookies_for(jar, url, now=NOW)) == "a=1; other"
 
 
 def test_a_cookie_of_a_public_suffix_is_never_sent() -> None:

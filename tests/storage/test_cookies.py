@@ -159,7 +159,7 @@ def test_leading_dot_means_domain_cookie() -> None:
     assert Cookie("a", "1", "..example.com").domain == ".example.com"  # one dot only
 
 
-def test_the_jar_replaces_in_place_keys_by_host_only_and_evicts_the_expired() -> None:
+def test_the_jar_replaces_keys_by_host_only_and_evicts_the_expired() -> None:
     jar = (
         Cookie("a", "1", "example.com"),
         Cookie("b", "2", "example.com"),
@@ -168,7 +168,7 @@ def test_the_jar_replaces_in_place_keys_by_host_only_and_evicts_the_expired() ->
     merged = merged_cookies(
         jar,
         [
-            Cookie("a", "10", "example.com"),  # same key: replaces, keeps its place
+            Cookie("a", "10", "example.com"),  # same key, new value: replaces, goes last
             Cookie("a", "20", ".example.com"),  # a domain cookie: another key
             Cookie("b", "", "example.com", expires=NOW),  # a deletion
         ],
