@@ -149,6 +149,8 @@ def main() -> None:
     logging.disable(logging.WARNING)  # each refused cookie is logged; the table says it
     suites = args.suites
     data = suites / "http-state" / "tests" / "data"
+    if not (data / "parser.json").is_file():
+        sys.exit(f"no conformance suites in {suites}: pass --suites DIR (see --help)")
     runs = [
         ("http-state parser", http_state_parser, data),
         ("http-state dates", http_state_dates, data),

@@ -111,6 +111,9 @@ class FreeNetflyEmulator(Emulator[FreeNetflyState]):
             await respond(send, 400, json.dumps(error), content_type="application/json")
             return
         records = _answer(request.json())
+        if fault.bare_end:
+            # A server that closes after its last chunk: no [DONE], no blank line.
+            records = records[:-1]
         if fault.malformed:
             records = with_garbage(records, _GARBAGE)
         if fault.error is not None:
