@@ -29,7 +29,6 @@ from storage import (
     domain_match,
     is_public_suffix,
     is_secure,
-    merged_cookies,
     path_match,
 )
 
@@ -79,9 +78,9 @@ def received_cookies(
     stored: list[Cookie] = []
     for header in headers:
         try:
-            # Step 16 looks at the jar as the response's earlier cookies left it.
-            current = merged_cookies(jar, stored, now) if stored else jar
-            stored.append(parse_set_cookie(header, url, now=now, jar=current))
+            # Step 16 needs the jar only as it was: over a plain connection no cookie
+            # of this response can be Secure (step 13) or replace a Secure one.
+            stored.append(parse_set_cookie(header, url, now=now, jar=jar))
         except CookieIgnored as ignored:
             logger.warning("ignored a Set-Cookie from %s: %s", _host_of(url), ignored)
     return stored

@@ -168,7 +168,7 @@ def is_secure(scheme: str, host: str) -> bool:
     if scheme.lower() in _SECURE_SCHEMES or host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
