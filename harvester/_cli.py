@@ -34,6 +34,8 @@ from ._status import status_json, status_table
 
 __all__ = ["main"]
 
+_OWN_LOGGERS = ("client", "harvester", "storage", "fingerprint")
+
 
 def main(
     argv: Sequence[str] | None = None, *, recipes: Mapping[str, HarvestRecipe] | None = None
@@ -48,12 +50,17 @@ def main(
         args.command, logging.ERROR
     )
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else quiet,
+        level=quiet,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         if args.command is _daemon or args.verbose
         else "harvest: %(message)s",
         stream=sys.stderr,
     )
+    if args.verbose:
+        # Our own loggers only: a dependency's debug output (aiosqlite's statements and
+        # their parameters, hpack's headers, CDP messages) carries cookies and tokens.
+        for name in _OWN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
     try:
         config = load_config(args.config)
         code: int = anyio.run(args.command, App(config, known=recipes), args)

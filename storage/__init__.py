@@ -11,7 +11,15 @@ from ._cookies import (
     merged_cookies,
     path_match,
 )
-from ._errors import NotADatabase, SchemaTooNew, StorageError, StoreBusy, StoreClosed
+from ._errors import (
+    BadLocation,
+    NotADatabase,
+    SchemaTooNew,
+    StorageError,
+    StoreBusy,
+    StoreClosed,
+    StoreUnavailable,
+)
 from ._models import Attempt, Credential, CredentialStatus, Lease, RefreshRequest
 from ._redact import REDACTED, redact_url
 from ._schema import SCHEMA_VERSION
@@ -22,6 +30,7 @@ __all__ = [
     "REDACTED",
     "SCHEMA_VERSION",
     "Attempt",
+    "BadLocation",
     "Cookie",
     "Credential",
     "CredentialStatus",
@@ -33,6 +42,7 @@ __all__ = [
     "StorageError",
     "StoreBusy",
     "StoreClosed",
+    "StoreUnavailable",
     "canonical_host",
     "cookies_for",
     "domain_match",

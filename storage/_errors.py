@@ -1,9 +1,11 @@
 """Errors raised by the credential store.
 
     StorageError
+    ├── BadLocation       the path cannot hold a database (a directory, a device, ...)
     ├── NotADatabase      the file exists but is not an SQLite database
     ├── SchemaTooNew      the database was written by a newer session-harvest
     ├── StoreBusy         another process held the write lock past the busy timeout
+    ├── StoreUnavailable  the file system refused (full, read-only, I/O error, damaged)
     └── StoreClosed       the store was used after ``aclose()``
 
 Messages name the file and say what to do next; they never hold a secret.
@@ -11,11 +13,38 @@ Messages name the file and say what to do next; they never hold a secret.
 
 from __future__ import annotations
 
-__all__ = ["NotADatabase", "SchemaTooNew", "StorageError", "StoreBusy", "StoreClosed"]
+__all__ = [
+    "BadLocation",
+    "NotADatabase",
+    "SchemaTooNew",
+    "StorageError",
+    "StoreBusy",
+    "StoreClosed",
+    "StoreUnavailable",
+]
 
 
 class StorageError(Exception):
     """Root of the store's errors."""
+
+
+class BadLocation(StorageError):
+    """The configured path cannot be a database file; nothing there was touched."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(
+            f"{path or repr(path)}: {why}; it was left unchanged. Point HARVEST_DB or "
+            "`database` in the config at a file path."
+        )
+        self.path = path
+
+
+class StoreUnavailable(StorageError):
+    """SQLite could not read or write the file: the disk or the file, not the data."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path = path
 
 
 class NotADatabase(StorageError):

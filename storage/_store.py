@@ -19,8 +19,8 @@ import sqlite3
 import stat
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,7 +29,15 @@ import aiosqlite
 import anyio
 
 from ._cookies import Cookie, merged_cookies
-from ._errors import NotADatabase, SchemaTooNew, StorageError, StoreBusy, StoreClosed
+from ._errors import (
+    BadLocation,
+    NotADatabase,
+    SchemaTooNew,
+    StorageError,
+    StoreBusy,
+    StoreClosed,
+    StoreUnavailable,
+)
 from ._models import Attempt, Credential, CredentialStatus, Lease, RefreshRequest
 from ._presence import DaemonPresence
 from ._schema import MIGRATIONS, SCHEMA_VERSION
@@ -82,9 +90,11 @@ class CredentialStore:
         cls, path: Path, busy_timeout: float, clock: Callable[[], float]
     ) -> CredentialStore:
         await anyio.to_thread.run_sync(_create_private_file, path)
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        async with _translate(path):
+            conn = await aiosqlite.connect(path, isolation_level=None)
         try:
-            await _prepare(conn, path, busy_timeout)
+            async with _translate(path):
+                await _prepare(conn, path, busy_timeout)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await conn.close()
@@ -405,9 +415,8 @@ class CredentialStore:
         A single write statement is atomic on its own and takes the write lock up front
         (so it waits out ``busy_timeout`` rather than failing on a lock upgrade).
         """
-        async with self._lock:
-            with _translate_busy():
-                return builtins.list(await self._connection().execute_fetchall(sql, params))
+        async with self._lock, _translate(self._path):
+            return builtins.list(await self._connection().execute_fetchall(sql, params))
 
     def _connection(self) -> aiosqlite.Connection:
         if self._conn is None:
@@ -419,9 +428,8 @@ class CredentialStore:
         """Several statements as one transaction; the lock keeps other tasks out of it."""
         async with self._lock:
             db = self._connection()
-            with _translate_busy():
-                async with _immediate(db):
-                    yield db
+            async with _translate(self._path), _immediate(db):
+                yield db
 
 
 class _Opening:
@@ -448,17 +456,46 @@ class _Opening:
             await self._store.aclose()
 
 
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+}
+
+
 def _create_private_file(path: Path) -> None:
-    """Create ``path`` (mode 0600) and its missing directories (0700) if absent."""
-    if path.exists():
+    """Create ``path`` (mode 0600) and its missing directories (0700) if absent.
+
+    Anything there that is not a regular file (a directory, ``/dev/null``, a FIFO) or
+    a path the system refuses is ``BadLocation`` before anything is created or changed.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise BadLocation(str(path), _reason(exc)) from None
+    if info is not None:
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            raise BadLocation(str(path), f"it is {kind}, not a database file")
         return
-    missing = [p for p in reversed(path.parents) if not p.exists()]
-    for directory in missing:
+    try:
+        missing = [p for p in reversed(path.parents) if not p.exists()]
+        for directory in missing:
+            with suppress(FileExistsError):
+                directory.mkdir(mode=0o700)
+        # If another process creates it first, it has set the mode.
         with suppress(FileExistsError):
-            directory.mkdir(mode=0o700)
-    # If another process creates it first, it has set the mode.
-    with suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise BadLocation(str(path), f"cannot create it: {_reason(exc)}") from None
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
 
 
 async def _prepare(conn: aiosqlite.Connection, path: Path, busy_timeout: float) -> None:
@@ -467,20 +504,16 @@ async def _prepare(conn: aiosqlite.Connection, path: Path, busy_timeout: float) 
     # Checks first, while nothing has been written: a foreign file is left untouched.
     # One statement, so both values come from one snapshot even while another process
     # is creating the schema.
-    try:
-        async with conn.execute(
-            "SELECT (SELECT user_version FROM pragma_user_version),"
-            " (SELECT count(*) FROM sqlite_schema)"
-        ) as cursor:
-            version, tables = await cursor.fetchone() or (0, 0)
-    except sqlite3.DatabaseError as exc:
-        raise NotADatabase(str(path)) from exc
+    async with conn.execute(
+        "SELECT (SELECT user_version FROM pragma_user_version),"
+        " (SELECT count(*) FROM sqlite_schema)"
+    ) as cursor:
+        version, tables = await cursor.fetchone() or (0, 0)
     if version > SCHEMA_VERSION:
         raise SchemaTooNew(str(path), version, SCHEMA_VERSION)
     if version == 0 and tables:
         # Another program's SQLite database: adding our tables to it would be rude.
         raise NotADatabase(str(path))
-    await anyio.to_thread.run_sync(_restrict_mode, path)
     if str(await _scalar(conn, "PRAGMA journal_mode")).lower() != "wal":
         await _enable_wal(conn, path, busy_timeout)
     # WAL with synchronous=NORMAL survives any process crash; only a power cut can lose
@@ -489,6 +522,8 @@ async def _prepare(conn: aiosqlite.Connection, path: Path, busy_timeout: float) 
     await conn.execute("PRAGMA foreign_keys = ON")
     if version < SCHEMA_VERSION:
         await _migrate(conn)
+    # Only now is the file known to be a regular file holding our schema.
+    await anyio.to_thread.run_sync(_restrict_mode, path)
 
 
 async def _enable_wal(conn: aiosqlite.Connection, path: Path, busy_timeout: float) -> None:
@@ -565,15 +600,63 @@ async def _rollback(db: aiosqlite.Connection) -> None:
         await db.execute("ROLLBACK")
 
 
-@contextmanager
-def _translate_busy() -> Iterator[None]:
-    """Turn SQLite's "database is locked" (busy timeout spent) into ``StoreBusy``."""
+# SQLite's primary result codes (https://sqlite.org/rescode.html).
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = (
+    10,
+    11,
+    13,
+    14,
+    26,
+)
+
+
+@asynccontextmanager
+async def _translate(path: Path) -> AsyncIterator[None]:
+    """SQLite's errors as the store's: what went wrong with the file, in one line."""
     try:
         yield
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise StoreBusy from exc
-        raise
+    except sqlite3.Error as exc:
+        # The diagnosis asks the file system (statvfs): not on the event loop.
+        error = await anyio.to_thread.run_sync(_storage_error, exc, str(path))
+        raise error from exc
+
+
+def _storage_error(exc: sqlite3.Error, path: str) -> StorageError:
+    code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
+    said = str(exc)
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in said or "busy" in said:
+        return StoreBusy()
+    if code == _SQLITE_NOTADB:
+        return NotADatabase(path)
+    if code == _SQLITE_CORRUPT:
+        return StoreUnavailable(
+            path,
+            f"the database is damaged (SQLite: {said}); move it aside and run "
+            "`harvest refresh` to make a new one",
+        )
+    if code in (_SQLITE_FULL, _SQLITE_READONLY, _SQLITE_CANTOPEN, _SQLITE_PERM, _SQLITE_IOERR):
+        # SQLite often says only "disk I/O error": the file system tells which it is.
+        try:
+            fs = os.statvfs(Path(path).parent)
+        except OSError:
+            fs = None
+        if code == _SQLITE_FULL or (fs is not None and fs.f_bavail == 0):
+            return StoreUnavailable(
+                path, "the disk is full (the last write did not happen); free some space"
+            )
+        if fs is not None and fs.f_flag & os.ST_RDONLY:
+            return StoreUnavailable(
+                path,
+                "its file system is read-only; SQLite needs to write beside the database "
+                "(WAL), even to read it: move the database to a writable place",
+            )
+        return StoreUnavailable(
+            path,
+            f"SQLite cannot open or write it ({said}); check that its file system is "
+            "writable, not full, and that this user may write the file and its directory",
+        )
+    return StoreUnavailable(path, f"SQLite failed: {said}")
 
 
 def _encode_body(credential: Credential) -> str:

@@ -39,6 +39,53 @@ def test_each_provider_has_an_emulator_and_a_test_table(name: str) -> None:
     assert "pytest.param(" in tests  # its table of cases
 
 
+async def secrets_in(database: Path) -> set[str]:
+    """Every secret the store holds: tokens, cookie values, the page-set header values."""
+    async with CredentialStore.open(database) as store:
+        credentials = await store.list()
+    found = set()
+    for credential in credentials:
+        found.update(credential.tokens.values())
+        found.update(c.value for c in credential.cookies)
+        found.update(
+            v
+            for k, v in credential.headers
+            if k.lower().startswith("x-") or k.lower() == "authorization"
+        )
+    return {s for s in found if len(s) >= 8}  # short values ("1") would match by chance
+
+
+@pytest.mark.browser
+@pytest.mark.anyio
+async def test_every_command_with_v_shows_no_secret(
+    rig: Rig, chromium: str, tmp_path: Path
+) -> None:
+    env = cli_env(rig, tmp_path, chromium)
+    outputs = []
+    code, out, err = await run_cli(["-v", "refresh"], env, within=180)
+    assert code == 0, err
+    outputs.append(out + err)
+    secrets = await secrets_in(tmp_path / "credentials.db")
+    commands = [
+        ["-v", "status"],
+        ["-v", "status", "--json"],
+        ["-v", "models", "cloudflare"],
+        ["-v", "chat", "-p", "cloudflare", "Hello"],  # rotates __cf_bm: a new secret
+        ["-v", "chat", "-p", "freenetfly", "Hello"],
+        ["-v", "chat", "-p", "flowgpt", "Hello"],
+        ["-v", "doctor", "freenetfly"],
+    ]
+    for command in commands:
+        code, out, err = await run_cli(command, env, within=180)
+        assert code == 0, (command, err)
+        outputs.append(out + err)
+    secrets |= await secrets_in(tmp_path / "credentials.db")
+    assert len(secrets) >= 6
+    assert any("DEBUG" in o for o in outputs)  # -v did show our debug lines
+    leaked = [(s[:6], n) for s in secrets for n, o in enumerate(outputs) if s in o]
+    assert not leaked
+
+
 @pytest.mark.browser
 @pytest.mark.anyio
 async def test_refresh_status_and_models_for_all(rig: Rig, chromium: str, tmp_path: Path) -> None:
