@@ -32,7 +32,7 @@ from client import shorten
 from fingerprint import Fingerprint
 from storage import Cookie
 
-from ._errors import BrowserFailed, BrowserNotFound, PageError
+from ._errors import BrowserFailed, BrowserNotFound, HarvestError, PageError
 
 __all__ = [
     "BrowserExited",
@@ -260,9 +260,11 @@ class Chromium:
             connection = Connection(target=target, parent=self._connection)
             page = Page(self, connection, context)
             await page.start()
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await self.send(cdp.target.dispose_browser_context(context))
+            if isinstance(exc, Exception) and not isinstance(exc, HarvestError) and not self.alive:
+                raise _exited(self) from exc
             raise
         self._pages.add(page)
         return page
@@ -473,6 +475,14 @@ async def _send(browser: Chromium, connection: Connection, command: Any) -> Any:
         with anyio.move_on_after(1):
             await browser.process.wait()
         raise _exited(browser) from exc
+    except Exception as exc:
+        # A browser killed mid-message surfaces as whatever the websocket library
+        # raised (an "InvalidMessage"): say what happened if Chromium is gone.
+        with anyio.move_on_after(1):
+            await browser.process.wait()
+        if not browser.alive:
+            raise _exited(browser) from exc
+        raise
 
 
 def _exited(browser: Chromium) -> BrowserFailed:

@@ -3,25 +3,27 @@
 One task group holds one keeper per (provider, profile), which sleeps until the
 credential is due (``expires_at - refresh_before_expiry``, jittered) or a refresh
 request wakes it, and one poller that claims refresh requests from the store. Failed
-harvests back off exponentially. The harvester caps how many run at once.
+harvests back off exponentially. The harvester caps how many run at once. A store that
+fails (a full disk, an I/O error) is logged in one line and tried again with backoff:
+the daemon keeps running.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
 import random
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import anyio
 from anyio import CancelScope
 
 from client import Config
-from storage import Credential, RefreshRequest
+from storage import Credential, RefreshRequest, StorageError
 
 from ._errors import DaemonRunning, HarvestError
 from ._harvester import Harvester
@@ -30,7 +32,14 @@ __all__ = ["Daemon", "next_delay"]
 
 logger = logging.getLogger("harvester.daemon")
 
+T = TypeVar("T")
+
 _JITTER = 0.1
+# A claim on a refresh request lasts this long; each poll renews the daemon's own, so
+# only a daemon that stopped polling (a dead one on another machine) lets it lapse.
+_CLAIM_TTL = 60.0
+# Retrying a failing store: first after 1 s, doubling up to a minute.
+_STORE_RETRY, _STORE_RETRY_MAX = 1.0, 60.0
 
 
 def next_delay(
@@ -83,6 +92,7 @@ class Daemon:
         self.harvester = harvester
         self.config = config
         self.targets: dict[tuple[str, str], _Target] = {}
+        self._claimed: set[int] = set()  # request ids seen: a renewed claim is no news
 
     def _enabled(self) -> Iterator[tuple[str, str]]:
         for provider in self.harvester.provider_names():
@@ -126,7 +136,7 @@ class Daemon:
         failures = 0
         store = self.harvester.store
         while True:
-            credential = await store.get(target.provider, target.profile)
+            credential = await _patiently(store.get, target.provider, target.profile)
             delay = next_delay(
                 credential,
                 self.harvester.now(),
@@ -146,6 +156,9 @@ class Daemon:
                 await self.harvester.refresh(target.provider, target.profile)
             except HarvestError:
                 failures += 1  # the harvester has logged it and recorded the attempt
+            except StorageError as exc:
+                failures += 1
+                logger.warning("%s: harvest not stored: %s", target.name, exc)
             else:
                 failures = 0
             # Requests made before this harvest began are answered by it, even by its
@@ -154,16 +167,20 @@ class Daemon:
             served = [rid for rid, at in target.requests.items() if at <= started]
             for rid in served:
                 del target.requests[rid]
-                await store.finish_refresh(rid)
+                await _patiently(store.finish_refresh, rid)
 
     async def _poll_requests(self, group: anyio.abc.TaskGroup) -> None:
         """Claim refresh requests from the store and wake the keepers they name."""
         store = self.harvester.store
         interval = self.config.harvester.poll_interval
         while True:
-            # The claim outlives the harvest it triggers; a dead daemon's claim lapses.
-            claimed = await store.take_refresh_requests(self.harvester.holder, ttl=600)
+            claimed = await _patiently(
+                store.take_refresh_requests, self.harvester.holder, ttl=_CLAIM_TTL
+            )
             for request in claimed:
+                if request.id in self._claimed:
+                    continue  # our own claim, renewed: already waking its keeper
+                self._claimed.add(request.id)
                 target = self.targets.get((request.provider, request.profile))
                 if target is not None:
                     if request.id not in target.requests:
@@ -181,11 +198,28 @@ class Daemon:
         known = request.provider in self.harvester.provider_names()
         if known and settings.enabled:
             logger.info("%s: refresh requested (%s)", name, request.reason)
-            with contextlib.suppress(HarvestError):
+            try:
                 await self.harvester.refresh(request.provider, request.profile)
+            except HarvestError:
+                pass  # logged and recorded by the harvester
+            except StorageError as exc:
+                logger.warning("%s: harvest not stored: %s", name, exc)
         else:
             logger.warning("%s: refresh request dropped: provider unknown or disabled", name)
-        await self.harvester.store.finish_refresh(request)
+        await _patiently(self.harvester.store.finish_refresh, request)
+
+
+async def _patiently(call: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    """``call`` until the store answers: each failure is one log line, then a wait
+    that doubles from 1 s to a minute."""
+    delay = _STORE_RETRY
+    while True:
+        try:
+            return await call(*args, **kwargs)
+        except StorageError as exc:
+            logger.warning("credential store failed: %s; retrying in %.0fs", exc, delay)
+        await anyio.sleep(delay)
+        delay = min(delay * 2, _STORE_RETRY_MAX)
 
 
 async def _stop_on_signal(scope: CancelScope) -> None:

@@ -7,12 +7,10 @@ share an in-flight harvest, and a lease in the store keeps other processes (the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
-import socket
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
@@ -22,7 +20,16 @@ import anyio
 from client import Config, HarvestRecipe, impersonate_target, load_config, plan_replay
 from client.providers import provider_names, recipe_for
 from fingerprint import Fingerprint
-from storage import Attempt, Cookie, Credential, CredentialStatus, CredentialStore
+from storage import (
+    Attempt,
+    Cookie,
+    Credential,
+    CredentialStatus,
+    CredentialStore,
+    Lease,
+    StorageError,
+    holder_name,
+)
 
 from ._browser import BrowserInfo, Chromium, find_chromium
 from ._capture import capture_browser
@@ -36,9 +43,13 @@ __all__ = ["Harvester"]
 
 logger = logging.getLogger("harvester")
 
-# How long a lease outlives the harvest's own timeout (browser start, storing).
+# How long another process's harvest may take beyond its own timeout (browser start,
+# storing) before a waiter gives up on it.
 _LEASE_MARGIN = 120.0
 _LEASE_POLL = 0.5
+# A lease is short and renewed while its harvest runs: one whose holder died unseen
+# (on another machine) lapses within this; on this machine a dead holder frees it at once.
+_LEASE_TTL = 30.0
 
 
 class Harvester:
@@ -63,7 +74,7 @@ class Harvester:
         self._owns_store = store is None
         self._recipes = recipes
         self._clock = clock
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder_name()
         self._flights: dict[tuple[str, str], _Flight] = {}
         self._limiter: anyio.CapacityLimiter | None = None
         self._pool: BrowserPool | None = None
@@ -162,20 +173,63 @@ class Harvester:
 
     async def _leased(self, provider: str, profile: str) -> Credential:
         recipe = self.recipe(provider)
-        ttl = recipe.timeout + _LEASE_MARGIN
         started = self._clock()
+        assert self._limiter is not None
         while True:
-            lease = await self.store.acquire(provider, profile, self.holder, ttl)
-            if lease is not None:
-                try:
-                    return await self._harvest(provider, profile, recipe)
-                finally:
-                    with anyio.CancelScope(shield=True):
-                        await self.store.release(lease)
-            theirs = await self._wait_for_other(provider, profile, started, ttl)
+            # The lease is taken only once a harvest slot is ours: waiting for a slot
+            # must not keep another process from doing the work.
+            async with self._limiter:
+                lease = await self.store.acquire(provider, profile, self.holder, _LEASE_TTL)
+                if lease is not None:
+                    try:
+                        async with self._renewed(lease):
+                            return await self._harvest(provider, profile, recipe)
+                    finally:
+                        with anyio.CancelScope(shield=True):
+                            await self._release(lease)
+            wait = recipe.timeout + _LEASE_MARGIN
+            theirs = await self._wait_for_other(provider, profile, started, wait)
             if theirs is not None:
                 return theirs
             # Their harvest failed: ours is a fresh attempt.
+
+    @contextlib.asynccontextmanager
+    async def _renewed(self, lease: Lease) -> AsyncIterator[None]:
+        """Renew ``lease`` in the background while the body (the harvest) runs."""
+
+        async def renew() -> None:
+            current: Lease | None = lease
+            while current is not None:
+                await anyio.sleep(_LEASE_TTL / 3)
+                try:
+                    current = await self.store.renew(current, _LEASE_TTL)
+                except StorageError as exc:
+                    logger.warning(
+                        "%s/%s: lease not renewed: %s", lease.provider, lease.profile, exc
+                    )
+                    continue
+                if current is None:
+                    logger.warning("%s/%s: the lease was taken over", lease.provider, lease.profile)
+
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(renew)
+                try:
+                    yield
+                finally:
+                    group.cancel_scope.cancel()
+        except BaseExceptionGroup as failed:
+            # The renewer never raises: the one exception is the harvest's own.
+            if len(failed.exceptions) == 1:
+                raise failed.exceptions[0] from None
+            raise
+
+    async def _release(self, lease: Lease) -> None:
+        try:
+            await self.store.release(lease)
+        except StorageError as exc:
+            # Not fatal: the lease lapses, or is freed at once as this process ends.
+            logger.warning("%s/%s: lease not released: %s", lease.provider, lease.profile, exc)
 
     async def _wait_for_other(
         self, provider: str, profile: str, since: float, ttl: float
@@ -202,7 +256,6 @@ class Harvester:
         proxy = self.config.proxy_for(provider)
         started = self._clock()
         clock_start = anyio.current_time()
-        assert self._limiter is not None
         assert self._pool is not None
         try:
             if proxy is not None and _has_password(proxy):
@@ -210,20 +263,19 @@ class Harvester:
                     f"{what}: the browser cannot use a proxy with a user name or password; "
                     "run a local forwarding proxy without one and point the config at it"
                 )
-            async with self._limiter:
-                browser = await self._pool.acquire()
+            browser = await self._pool.acquire()
+            try:
+                info = browser.info
+                assert info is not None
+                fingerprint = browser.fingerprint
+                page = await browser.new_page(proxy=proxy)
                 try:
-                    info = browser.info
-                    assert info is not None
-                    fingerprint = browser.fingerprint
-                    page = await browser.new_page(proxy=proxy)
-                    try:
-                        seed = await self._kept_cookies(provider, profile, recipe)
-                        collected = await collect(page, recipe, info, what=what, seed=seed)
-                    finally:
-                        await page.close()
+                    seed = await self._kept_cookies(provider, profile, recipe)
+                    collected = await collect(page, recipe, info, what=what, seed=seed)
                 finally:
-                    await self._pool.release(browser)
+                    await page.close()
+            finally:
+                await self._pool.release(browser)
             now = self._clock()
             credential = await self.store.put(
                 Credential(
@@ -246,7 +298,8 @@ class Harvester:
         except BaseException as exc:
             duration = anyio.current_time() - clock_start
             error = _describe(exc, what)
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
+                # A store that fails here (a full disk) must not hide the harvest's error.
                 await self.store.record_attempt(
                     Attempt(provider, profile, started, duration, ok=False, error=str(error))
                 )
@@ -365,6 +418,8 @@ def _describe(exc: BaseException, what: str) -> HarvestError:
         return exc
     if not isinstance(exc, Exception):
         return HarvestError(f"{what}: cancelled")
+    if isinstance(exc, StorageError):
+        return HarvestError(f"{what}: the credential store failed: {exc}")
     text = str(exc).splitlines()[0][:200] if str(exc) else ""
     return HarvestError(f"{what}: unexpected {type(exc).__name__}{': ' + text if text else ''}")
 

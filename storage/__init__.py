@@ -23,7 +23,7 @@ from ._errors import (
 from ._models import Attempt, Credential, CredentialStatus, Lease, RefreshRequest
 from ._redact import REDACTED, redact_url
 from ._schema import SCHEMA_VERSION
-from ._store import CredentialStore
+from ._store import CredentialStore, holder_is_dead, holder_name
 from ._suffixes import is_public_suffix
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
     "canonical_host",
     "cookies_for",
     "domain_match",
+    "holder_is_dead",
+    "holder_name",
     "is_public_suffix",
     "is_secure",
     "merged_cookies",

@@ -15,9 +15,11 @@ import builtins
 import dataclasses
 import json
 import os
+import socket
 import sqlite3
 import stat
 import time
+import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from contextlib import asynccontextmanager, suppress
@@ -304,15 +306,23 @@ class CredentialStore:
     ) -> builtins.list[RefreshRequest]:
         """Claim the pending refresh requests for ``holder`` (the daemon).
 
-        A claim lasts ``ttl`` seconds: if the holder dies before ``finish_refresh``, the
-        request becomes pending again and another daemon takes it.
+        A claim lasts ``ttl`` seconds and taking again renews ``holder``'s own claims
+        (they are returned again). A request whose holder died is free at once when the
+        holder ran on this machine (its pid is gone), else when its claim lapses.
         """
         now = self._clock()
+        claimed = await self._run(
+            "SELECT DISTINCT taken_by FROM refresh_requests"
+            " WHERE taken_until > ? AND taken_by IS NOT NULL AND taken_by != ?",
+            (now, holder),
+        )
+        dead = [row[0] for row in claimed if holder_is_dead(row[0])]
         rows = await self._run(
             "UPDATE refresh_requests SET taken_by = ?, taken_until = ?"
-            " WHERE taken_until IS NULL OR taken_until <= ?"
+            " WHERE taken_until IS NULL OR taken_until <= ? OR taken_by = ?"
+            f" OR taken_by IN ({', '.join('?' * len(dead))})"
             f" RETURNING {_REQUEST_COLUMNS}",
-            (holder, now + ttl, now),
+            (holder, now + ttl, now, holder, *dead),
         )
         return sorted((RefreshRequest(*row) for row in rows), key=lambda r: r.id)
 
@@ -331,18 +341,24 @@ class CredentialStore:
     async def acquire(self, provider: str, profile: str, holder: str, ttl: float) -> Lease | None:
         """Take the harvest lease of (provider, profile) for ``ttl`` seconds.
 
-        Succeeds when nobody holds it, when the holder's lease has expired, or when
+        Succeeds when nobody holds it, when the holder's lease has expired or its
+        holder is known dead (a process of this machine that is gone), or when
         ``holder`` already holds it. Returns the lease, or ``None`` if another holds it.
         """
         now = self._clock()
         lease = Lease(provider, profile, holder, now + ttl)
+        current = await self._run(
+            "SELECT holder FROM leases WHERE provider = ? AND profile = ?", (provider, profile)
+        )
+        dead = current[0][0] if current and holder_is_dead(current[0][0]) else None
         rows = await self._run(
             "INSERT INTO leases (provider, profile, holder, expires_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (provider, profile) DO UPDATE SET"
             " holder = excluded.holder, expires_at = excluded.expires_at"
             " WHERE leases.expires_at <= ? OR leases.holder = excluded.holder"
+            " OR leases.holder IS ?"
             " RETURNING 1",
-            (provider, profile, holder, lease.expires_at, now),
+            (provider, profile, holder, lease.expires_at, now, dead),
         )
         return lease if rows else None
 
@@ -365,13 +381,13 @@ class CredentialStore:
         return bool(rows)
 
     async def holder(self, provider: str, profile: str) -> Lease | None:
-        """The unexpired lease on (provider, profile), if any."""
+        """The unexpired lease on (provider, profile) of a live holder, if any."""
         rows = await self._run(
             "SELECT provider, profile, holder, expires_at FROM leases"
             " WHERE provider = ? AND profile = ? AND expires_at > ?",
             (provider, profile, self._clock()),
         )
-        return Lease(*rows[0]) if rows else None
+        return Lease(*rows[0]) if rows and not holder_is_dead(rows[0][2]) else None
 
     # -- history -------------------------------------------------------------------
 
@@ -463,6 +479,31 @@ _KINDS = {
     stat.S_IFIFO: "a FIFO",
     stat.S_IFSOCK: "a socket",
 }
+
+
+def holder_name() -> str:
+    """A lease or claim holder's name for this process: host, pid and a random part
+    (``holder_is_dead`` reads the first two)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """Whether ``holder`` was a process of this machine that no longer runs.
+
+    A holder on another machine, or of another form, is never known dead here: its
+    lease or claim lapses at its expiry instead.
+    """
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False  # it exists (another user's), or no pid at all
+    return False
 
 
 def _create_private_file(path: Path) -> None:

@@ -11,6 +11,7 @@ import anyio
 import pytest
 from anyio.abc import Process
 
+from client.providers import provider_names
 from storage import Attempt, CredentialStore
 
 from ._daemon_rig import environment, eventually, start, wait_exit, write_config
@@ -152,13 +153,19 @@ async def test_daemon_backs_off_after_failures(site: Site, tmp_path: Path, chrom
     assert all("still waiting for the title" in (a.error or "") for a in failed)
 
 
+# Every provider but ``never`` off: a harvest starts only once a slot is free, so the
+# others must not take the slots first.
+ONLY_NEVER = "".join(
+    f"[providers.{name}]\nenabled = false\n"
+    for name in ("site", *provider_names())
+)
+
+
 async def start_stuck_daemon(
     site: Site, tmp_path: Path, chromium: str, name: str = "d"
 ) -> tuple[Process, Path]:
     """A daemon whose only provider (``never``) keeps a browser waiting for a minute."""
-    config = write_config(
-        tmp_path / "c.toml", tmp_path / "c.db", chromium, "[providers.site]\nenabled = false\n"
-    )
+    config = write_config(tmp_path / "c.toml", tmp_path / "c.db", chromium, ONLY_NEVER)
     env = environment(site.base, TEST_NEVER_TIMEOUT="60")
     daemon, _out, err = await start(["--config", str(config), "daemon"], env, tmp_path / name)
     return daemon, err
