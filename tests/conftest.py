@@ -20,6 +20,7 @@ from harvester import Harvester
 from harvester._browser import CHROMIUM_NAMES
 from storage import Credential, CredentialStore
 
+from ._disk import mounted_tmpfs
 from .emulators.cloudflare import CloudflareEmulator
 from .emulators.flowgpt import FlowGPTEmulator
 from .emulators.freenetfly import FreeNetflyEmulator
@@ -76,6 +77,12 @@ def no_chromium_left_behind() -> Iterator[None]:
 
 
 # -- the provider emulators behind the CONNECT proxy -------------------------------------
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs of the test's own, for full and read-only disk faults (root only)."""
+    yield from mounted_tmpfs(tmp_path / "fs")
 
 
 @pytest.fixture(scope="session")

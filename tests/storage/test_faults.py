@@ -1,15 +1,12 @@
 """Bad locations and a failing disk: one typed, one-line error each, nothing touched.
 
-The full and the read-only file system are real: a 1 MiB tmpfs mounted for the test
-(this needs root, as the CI machines run; elsewhere the tests skip, under CI they fail).
+The full and the read-only file system are real: the ``tiny_fs`` tmpfs (see ``_disk``).
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -23,6 +20,8 @@ from storage import (
     StorageError,
     StoreUnavailable,
 )
+
+from .._disk import fill
 
 pytestmark = pytest.mark.anyio
 
@@ -93,40 +92,6 @@ async def test_a_damaged_database_says_so(tmp_path: Path) -> None:
         async with CredentialStore.open(path) as store:
             await store.list()
     assert "\n" not in str(failed.value)
-
-
-@pytest.fixture
-def tiny_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs of the test's own (root only)."""
-    where = tmp_path / "fs"
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)], capture_output=True
-    )
-    if done.returncode != 0:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-        pytest.skip("mounting a tmpfs needs root")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(where: Path) -> Path:
-    """Fill the file system to the last byte; returns the filler to delete."""
-    filler = where / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        for size in (65536, 4096, 512, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * size)
-            except OSError:
-                continue  # full at this size: try smaller pieces
-    finally:
-        os.close(fd)
-    return filler
 
 
 async def test_a_full_disk_is_a_clear_error_and_loses_nothing(tiny_fs: Path) -> None:
