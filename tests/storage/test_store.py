@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from storage import Attempt, Cookie, Credential, CredentialStatus, CredentialStore, StoreClosed
+from storage import (
+    Attempt,
+    Cookie,
+    Credential,
+    CredentialStatus,
+    CredentialStore,
+    StoreClosed,
+    holder_is_dead,
+    holder_name,
+)
 
 from .conftest import START, FakeClock, full_credential
 
@@ -263,3 +275,41 @@ def test_usable_means_fresh_and_not_expired() -> None:
     assert Credential("cloudflare").is_usable(START)  # no expiry
     for status in (CredentialStatus.STALE, CredentialStatus.INVALID):
         assert not Credential("cloudflare", status=status).is_usable(START)
+
+
+def dead_holder() -> str:
+    """The holder name a process of this machine had before it exited."""
+    process = subprocess.run(
+        [sys.executable, "-c", "from storage import holder_name; print(holder_name())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    return process.stdout.strip()
+
+
+async def test_a_dead_holders_lease_and_claims_are_free_at_once(
+    store: CredentialStore, clock: FakeClock
+) -> None:
+    dead = dead_holder()
+    assert holder_is_dead(dead)
+    assert not holder_is_dead(holder_name())
+    assert not holder_is_dead("another-host:1:abc")  # never known dead from here
+    assert await store.acquire("cloudflare", "default", dead, ttl=180)
+    assert await store.holder("cloudflare", "default") is None  # nobody waits for it
+    assert await store.acquire("cloudflare", "default", holder_name(), ttl=30)
+    # A holder on another machine is never known dead here: its lease must lapse.
+    assert await store.acquire("dash", "default", "other-host:7:x", ttl=30)
+    assert await store.acquire("dash", "default", holder_name(), ttl=30) is None
+    clock.advance(31)
+    assert await store.acquire("dash", "default", holder_name(), ttl=30)
+    request = await store.request_refresh("cloudflare", "default")
+    (taken,) = await store.take_refresh_requests(dead, ttl=600)
+    assert taken.id == request.id
+    assert await store.take_refresh_requests("other-host:7:x", ttl=60) == []
+    mine = holder_name()
+    (again,) = await store.take_refresh_requests(mine, ttl=60)
+    assert again.taken_by == mine
+    (renewed,) = await store.take_refresh_requests(mine, ttl=60)  # renewing one's own
+    assert renewed.id == request.id
