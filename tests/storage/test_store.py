@@ -307,8 +307,11 @@ async def test_a_dead_holders_lease_and_claims_are_free_at_once(
     request = await store.request_refresh("cloudflare", "default")
     (taken,) = await store.take_refresh_requests(dead, ttl=600)
     assert taken.id == request.id
-    assert await store.take_refresh_requests("other-host:7:x", ttl=60) == []
+    (freed,) = await store.take_refresh_requests("other-host:7:x", ttl=60)  # at once
+    assert freed.taken_by == "other-host:7:x"
     mine = holder_name()
+    assert await store.take_refresh_requests(mine, ttl=60) == []  # theirs until it lapses
+    clock.advance(61)
     (again,) = await store.take_refresh_requests(mine, ttl=60)
     assert again.taken_by == mine
     (renewed,) = await store.take_refresh_requests(mine, ttl=60)  # renewing one's own
