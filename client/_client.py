@@ -90,6 +90,9 @@ class AsyncClient:
         self._providers: dict[str, Provider] = {}
         self._live: dict[str, tuple[float, list[str]]] = {}
         self._renewing: dict[tuple[str, str], anyio.Lock] = {}
+        # The credential each (provider, profile) got from this client's latest
+        # renewal: callers queued behind it take it without a store read each.
+        self._renewed: dict[tuple[str, str], Credential] = {}
         self.chat = AsyncChat(self)
 
     @property
@@ -210,7 +213,12 @@ class AsyncClient:
                         body=exc.body,
                     ) from exc
                 renewed = True
-                credential = await self._replace(adapter, profile, session.credential, exc)
+                # The refusal stands for everything harvested before the refused request
+                # went out: only a credential from after it is worth a retry.
+                refused_at = session.last_sent if session.last_sent is not None else self._clock()
+                credential = await self._replace(
+                    adapter, profile, session.credential, exc, refused_at
+                )
             except (NetworkError, StreamTimeout, ServerError) as exc:
                 if answered:
                     raise StreamBroken(
@@ -257,29 +265,43 @@ class AsyncClient:
         profile: str,
         old: Credential | None,
         rejection: CredentialRejected | None,
+        refused_at: float | None = None,
     ) -> Credential:
-        """A credential newer than ``old`` (missing, stale or ``rejection``'s): one
-        harvest however many callers ask at once."""
+        """A credential newer than ``old`` (missing, stale or ``rejection``'s, refused
+        for a request sent at ``refused_at``): one harvest however many ask at once."""
         name = adapter.name
-        lock = self._renewing.setdefault((name, profile), anyio.Lock())
+        since = max(
+            old.harvested_at if old is not None else -math.inf,
+            refused_at if refused_at is not None else -math.inf,
+        )
+        key = (name, profile)
+        lock = self._renewing.setdefault(key, anyio.Lock())
         async with lock:
+            renewed = self._renewed.get(key)
+            if (
+                renewed is not None
+                and renewed.harvested_at > since
+                and renewed.is_usable(self._clock())
+            ):
+                return renewed
             current = await self.store.get(name, profile)
             if (
                 current is not None
                 and current.is_usable(self._clock())
-                and (old is None or current.harvested_at > old.harvested_at)
+                and current.harvested_at > since
             ):
                 return current  # another caller got a new one while we waited
-            if rejection is not None and current is not None:
+            if rejection is not None and old is not None:
+                # By harvest, not generation: a cookie write-back must not undo it.
                 await self.store.mark(
                     name,
                     profile,
                     CredentialStatus.STALE,
                     str(rejection)[:200],
-                    generation=current.generation,
+                    harvested_at=old.harvested_at,
                 )
-            since = old.harvested_at if old is not None else -math.inf
-            return await self._harvest(name, profile, since, rejection)
+            renewed = self._renewed[key] = await self._harvest(name, profile, since, rejection)
+            return renewed
 
     async def _harvest(
         self, name: str, profile: str, since: float, rejection: CredentialRejected | None
@@ -321,6 +343,8 @@ class AsyncClient:
                     and current.harvested_at > since
                     and current.is_usable(self._clock())
                 ):
+                    # Another harvest answered: the daemon need not make one more.
+                    await self.store.withdraw_refresh(request)
                     return current
                 pending = {r.id for r in await self.store.pending_refreshes()}
                 if request.id not in pending:
@@ -330,6 +354,7 @@ class AsyncClient:
                     raise CredentialRejected(
                         f"{name}/{profile}: the daemon's harvest failed: {error}"
                     )
+        await self.store.withdraw_refresh(request)
         raise CredentialRejected(
             f"{name}/{profile}: the daemon (pid {pid}) made no new credential within "
             f"{timeout:g}s; see its log, or run `{command}`"

@@ -59,6 +59,7 @@ class ProviderSession:
         self._transport = transport
         self._store = store
         self._clock = clock
+        self.last_sent: float | None = None  # when the latest request went out
 
     def now(self) -> float:
         """The client's clock (Unix seconds): signatures and expiry use it."""
@@ -86,7 +87,7 @@ class ProviderSession:
         """
         if json_body is not None:
             body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
-        now = self._clock()
+        now = self.last_sent = self._clock()
         cookies = cookie_header(self.credential.cookies_for(url, now=now))
         sent = request_headers(
             self.credential.headers,

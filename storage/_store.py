@@ -227,19 +227,23 @@ class CredentialStore:
         error: str | None = None,
         *,
         generation: int | None = None,
+        harvested_at: float | None = None,
     ) -> bool:
         """Set status and last error, keeping the credential itself.
 
-        With ``generation``, only if the stored credential is still that generation (so a
-        client cannot mark a newer harvest stale). Returns whether a row changed.
+        With ``generation``, only if the stored credential is still that generation.
+        With ``harvested_at``, only if it is still that harvest: cookie write-backs do
+        not change it, a new harvest does, so a client marks what it was refused with
+        and never a newer harvest. Returns whether a row changed.
         """
         status = CredentialStatus(status)
         rows = await self._run(
             "UPDATE credentials SET status = ?, last_error = ?, updated_at = ?,"
             " generation = generation + 1"
             " WHERE provider = ? AND profile = ? AND generation = coalesce(?, generation)"
+            " AND harvested_at = coalesce(?, harvested_at)"
             " RETURNING 1",
-            (str(status), error, self._clock(), provider, profile, generation),
+            (str(status), error, self._clock(), provider, profile, generation, harvested_at),
         )
         return bool(rows)
 
@@ -325,6 +329,16 @@ class CredentialStore:
             (holder, now + ttl, now, holder, *dead),
         )
         return sorted((RefreshRequest(*row) for row in rows), key=lambda r: r.id)
+
+    async def withdraw_refresh(self, request: RefreshRequest | int) -> bool:
+        """Take back a refresh request no daemon has claimed yet (the asker got its new
+        credential another way); returns whether it was still unclaimed."""
+        request_id = request.id if isinstance(request, RefreshRequest) else request
+        rows = await self._run(
+            "DELETE FROM refresh_requests WHERE id = ? AND taken_by IS NULL RETURNING 1",
+            (request_id,),
+        )
+        return bool(rows)
 
     async def finish_refresh(self, request: RefreshRequest | int) -> None:
         """Remove a served refresh request."""

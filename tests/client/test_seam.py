@@ -4,8 +4,12 @@ proxy (the end-to-end tests prove the same against real Chromium and curl_cffi).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -199,3 +203,86 @@ async def test_control_characters_in_set_cookie_cost_only_that_cookie(
     logged = [r.getMessage() for r in caplog.records]
     assert sum("control character" in m for m in logged) == 3
     assert not any("secret" in m for m in logged)
+
+
+async def test_revocations_under_load_cost_one_harvest_each_and_no_stream(
+    config: Config, transport: ASGITransport, emulator: FreeNetflyEmulator
+) -> None:
+    emulator.state.rotate_cookie = True  # concurrent write-backs on every answer
+    emulator.state.keep_requests = False
+    emulator.state.chunk_delay = 0.002  # streams that last: revocations land mid-run
+    streams, revocations = 400, 0
+    async with CredentialStore.open(config.database) as store:
+        await store.put(await session_of(transport))
+        refresher = CountingRefresher(transport, store)
+        async with AsyncClient(
+            config, store=store, transport=transport, refresher=refresher
+        ) as client:
+            results: list[str] = []
+            failures: list[BaseException] = []
+
+            async def one() -> None:
+                try:
+                    text, _ = await answer(client)
+                except Exception as exc:  # counted, then asserted on
+                    failures.append(exc)
+                else:
+                    results.append(text)
+
+            async def revoke() -> None:
+                nonlocal revocations
+                while len(results) + len(failures) < streams:
+                    await anyio.sleep(0.3)
+                    emulator.invalidate()
+                    revocations += 1
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(revoke)
+                limiter = anyio.CapacityLimiter(40)
+
+                async def limited() -> None:
+                    async with limiter:
+                        await one()
+
+                for _ in range(streams):
+                    group.start_soon(limited)
+    assert failures == []
+    assert results == [EXPECTED] * streams
+    assert revocations >= 2
+    assert 1 <= refresher.harvests <= revocations
+
+
+class LateHarvest(ASGITransport):
+    """Stores ``late`` (a harvest from before the site's revocation) while the first
+    chat request is in flight, as another process's harvest can land."""
+
+    def __init__(self, apps: dict[str, FreeNetflyEmulator], store: CredentialStore) -> None:
+        super().__init__(apps)
+        self.store = store
+        self.late: Credential | None = None
+
+    @contextlib.asynccontextmanager
+    async def request(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        async with super().request(*args, **kwargs) as reply:
+            late, self.late = self.late, None
+            if late is not None:
+                await self.store.put(late)
+            yield reply
+
+
+async def test_a_refusal_is_answered_only_by_a_credential_harvested_after_it(
+    config: Config, emulator: FreeNetflyEmulator
+) -> None:
+    async with CredentialStore.open(config.database) as store:
+        transport = LateHarvest({HOST: emulator}, store)
+        first = await store.put(await session_of(transport))
+        earlier = await session_of(transport)
+        emulator.invalidate()  # the site revokes both
+        transport.late = dataclasses.replace(earlier, harvested_at=first.harvested_at + 0.001)
+        refresher = CountingRefresher(transport, store)
+        async with AsyncClient(
+            config, store=store, transport=transport, refresher=refresher
+        ) as client:
+            text, _ = await answer(client)
+    assert text == EXPECTED
+    assert refresher.harvests == 1  # the late one, older than the refusal, was not tried

@@ -56,6 +56,7 @@ class EmulatorState:
     keep_requests: bool = True
     streams_started: int = 0
     streams_finished: int = 0  # the last byte of an answer was handed to the server
+    rotate_cookie: bool = False  # every streamed answer sets a new ``rot`` cookie
 
 
 S = TypeVar("S", bound=EmulatorState)
@@ -134,6 +135,9 @@ class Emulator(Generic[S]):
         """Send ``records`` (each followed by ``separator``) as a streamed answer, with
         ``fault``'s cut or stall."""
         headers = [*(headers or []), *(("set-cookie", value) for value in fault.set_cookie)]
+        if self.state.rotate_cookie:
+            # Like __cf_bm: each answer rotates a cookie, so every stream writes back.
+            headers.append(("set-cookie", f"rot={self.state.streams_started}; Path=/; Secure"))
         if fault.newline != "\n":
             records = [r.replace("\n", fault.newline) for r in records]
             separator = separator.replace("\n", fault.newline)

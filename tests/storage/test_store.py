@@ -316,3 +316,28 @@ async def test_a_dead_holders_lease_and_claims_are_free_at_once(
     assert again.taken_by == mine
     (renewed,) = await store.take_refresh_requests(mine, ttl=60)  # renewing one's own
     assert renewed.id == request.id
+
+
+async def test_a_stale_mark_by_harvest_survives_cookie_write_backs(store: CredentialStore) -> None:
+    stored = await store.put(Credential("cloudflare", harvested_at=START))
+    cookie = Cookie("__cf_bm", "rotated", "ai.cloudflare.com")
+    assert await store.merge_cookies(
+        "cloudflare", "default", [cookie], generation=stored.generation
+    )
+    # The generation moved on: a mark by generation misses, a mark by harvest does not.
+    assert not await store.mark("cloudflare", "default", "stale", generation=stored.generation)
+    assert await store.mark("cloudflare", "default", "stale", "refused", harvested_at=START)
+    got = await store.get("cloudflare", "default")
+    assert got is not None
+    assert got.status == CredentialStatus.STALE
+    await store.put(Credential("cloudflare", harvested_at=START + 10))
+    assert not await store.mark("cloudflare", "default", "stale", harvested_at=START)
+
+
+async def test_an_unclaimed_refresh_request_can_be_withdrawn(store: CredentialStore) -> None:
+    first = await store.request_refresh("cloudflare", "default")
+    assert await store.withdraw_refresh(first)
+    assert await store.pending_refreshes() == []
+    second = await store.request_refresh("cloudflare", "default")
+    await store.take_refresh_requests(holder_name())
+    assert not await store.withdraw_refresh(second)  # a daemon works on it: it stays
