@@ -9,6 +9,7 @@ Callers that hit the same rejection at once share one harvest.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -40,7 +41,7 @@ from ._provider import ChatRequest, Message, Provider, normalize_messages
 from ._retry import RetryPolicy
 from ._session import ProviderSession
 from ._transport import Transport
-from .providers import provider_class
+from .providers import provider_class, provider_names
 
 __all__ = ["AsyncClient", "Refresher"]
 
@@ -109,7 +110,9 @@ class AsyncClient:
 
     async def __aenter__(self) -> Self:
         if self._config is None:
-            self._config = await anyio.to_thread.run_sync(load_config, self._config_path)
+            self._config = await anyio.to_thread.run_sync(
+                functools.partial(load_config, self._config_path, known_providers=provider_names())
+            )
         if self._store is None:
             self._store = await CredentialStore.open(self.config.database)
         if self._transport is None:

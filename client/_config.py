@@ -8,6 +8,7 @@ database path. The schema below is the single list of valid keys: validation, th
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -32,6 +33,7 @@ __all__ = [
     "NetworkConfig",
     "ProviderConfig",
     "default_database",
+    "is_profile_name",
     "load_config",
     "parse_duration",
 ]
@@ -179,6 +181,10 @@ def load_config(
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise _decode_error(exc, source) from exc
+        except RecursionError:
+            raise ConfigError(
+                "not valid TOML here: arrays or tables nested too deeply", path=str(source)
+            ) from None
     reader = _Reader(source, text, known_providers)
     config = reader.config(data)
     if env.get("HARVEST_DB"):
@@ -191,20 +197,29 @@ def default_database() -> Path:
     return Path(platformdirs.user_data_dir(_APP_NAME)) / "credentials.db"
 
 
+# The longest duration a setting may have: beyond it a value is surely a typo, and
+# timers and curl's millisecond timeouts stay in range.
+_LONGEST = 366 * 86400.0
+
+
 def parse_duration(value: str | float) -> float:
     """Seconds in ``value``: a number of seconds, or text like ``"90s"``, ``"5m"``, ``"1h30m"``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError("a duration must be a finite number")
         if value < 0:
             raise ValueError("a duration cannot be negative")
+        if value > _LONGEST:
+            raise ValueError("a duration of over a year is surely a mistake")
         return float(value)
     text = str(value).strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
+        return parse_duration(float(text))
     parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text)
     if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
         raise ValueError(f"not a duration: {value!r} (use e.g. '30s', '5m', '1h30m')")
     units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-    return sum(float(n) * units[u] for n, u in parts)
+    return parse_duration(sum(float(n) * units[u] for n, u in parts))
 
 
 def _decode_error(exc: tomllib.TOMLDecodeError, source: Path) -> ConfigError:
@@ -260,10 +275,16 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def is_profile_name(name: str) -> bool:
+    """Whether ``name`` can name a profile: printable, not empty, no space at either
+    end (it is shown in status lines and logs, and typed on command lines)."""
+    return bool(name) and name.isprintable() and name == name.strip()
+
+
 def _profiles(value: Any) -> tuple[str, ...]:
     profiles = _strings(value)
-    if not profiles or not all(p.strip() for p in profiles):
-        raise _Invalid("a non-empty list of non-empty profile names")
+    if not profiles or not all(is_profile_name(p) for p in profiles):
+        raise _Invalid("a non-empty list of profile names (printable, no space at either end)")
     return profiles
 
 
@@ -276,12 +297,25 @@ def _duration(value: Any) -> float:
         raise _Invalid(f'a duration such as "5m" or a number of seconds ({exc})') from None
 
 
+def _interval(value: Any) -> float:
+    """A duration that paces a loop or bounds a wait: zero would spin or never wait."""
+    seconds = _duration(value)
+    if seconds <= 0:
+        raise _Invalid('a duration above zero, such as "500ms" or "5s"')
+    return seconds
+
+
 def _proxy(value: Any) -> str:
     url = _string(value)
     # Never echo the value: a proxy URL may carry a password.
     try:
         parts = urlsplit(url)
-        ok = parts.scheme in _PROXY_SCHEMES and bool(parts.hostname)
+        host = parts.hostname or ""
+        ok = (
+            parts.scheme in _PROXY_SCHEMES
+            and bool(host)
+            and not any(c.isspace() or not c.isprintable() for c in host)
+        )
         _ = parts.port  # raises on a non-numeric port
     except ValueError:
         ok = False
@@ -319,18 +353,18 @@ _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
     "harvester": {
         "concurrency": _positive_int,
         "restart_after": _positive_int,
-        "backoff": _duration,
-        "backoff_max": _duration,
-        "poll_interval": _duration,
+        "backoff": _interval,
+        "backoff_max": _interval,
+        "poll_interval": _interval,
     },
     "client": {
-        "connect_timeout": _duration,
-        "first_byte_timeout": _duration,
-        "idle_timeout": _duration,
+        "connect_timeout": _interval,
+        "first_byte_timeout": _interval,
+        "idle_timeout": _interval,
         "retries": _count,
-        "retry_backoff": _duration,
-        "retry_backoff_max": _duration,
-        "refresh_timeout": _duration,
+        "retry_backoff": _interval,
+        "retry_backoff_max": _interval,
+        "refresh_timeout": _interval,
     },
 }
 _PROVIDER_TABLE: Mapping[str, _Convert | type] = {
@@ -339,8 +373,8 @@ _PROVIDER_TABLE: Mapping[str, _Convert | type] = {
     "profiles": _profiles,
     "refresh_before_expiry": _duration,
     "retries": _count,
-    "retry_backoff": _duration,
-    "retry_backoff_max": _duration,
+    "retry_backoff": _interval,
+    "retry_backoff_max": _interval,
 }
 
 

@@ -23,7 +23,7 @@ from client import (
     Usage,
     load_config,
 )
-from client.providers import provider_class
+from client.providers import provider_class, provider_names
 from storage import CredentialStore, StorageError
 
 from ._app import App
@@ -62,7 +62,8 @@ def main(
         for name in _OWN_LOGGERS:
             logging.getLogger(name).setLevel(logging.DEBUG)
     try:
-        config = load_config(args.config)
+        known = sorted(recipes) if recipes is not None else provider_names()
+        config = load_config(args.config, known_providers=known)
         code: int = anyio.run(args.command, App(config, known=recipes), args)
     except (ClientError, StorageError, HarvestError) as exc:
         print(f"harvest: {exc}", file=sys.stderr)

@@ -101,7 +101,10 @@ class Harvester:
     async def __aenter__(self) -> Self:
         if self._entered == 0:
             if self._config is None:
-                self._config = await anyio.to_thread.run_sync(load_config)
+                known = self.provider_names()
+                self._config = await anyio.to_thread.run_sync(
+                    lambda: load_config(known_providers=known)
+                )
             if self._store is None:
                 self._store = await CredentialStore.open(self.config.database)
             self._limiter = anyio.CapacityLimiter(self.config.harvester.concurrency)

@@ -153,6 +153,36 @@ ERRORS = {
         r"network.proxy must be a proxy URL like http://host:port",
         2,
     ),
+    "a NaN duration": (
+        "[client]\nconnect_timeout = nan\n",
+        r"client.connect_timeout must be a duration .*finite",
+        2,
+    ),
+    "an infinite duration": ("[client]\nidle_timeout = inf\n", r"finite", 2),
+    "an absurd duration": ("[client]\nrefresh_timeout = 1e300\n", r"over a year", 2),
+    "an absurd duration in text": ("[harvester]\nbackoff_max = '9999d'\n", r"over a year", 2),
+    "a zero poll interval": (
+        "[harvester]\npoll_interval = 0\n",
+        r"harvester.poll_interval must be a duration above zero",
+        2,
+    ),
+    "a zero backoff": ("[harvester]\nbackoff = '0s'\n", r"above zero", 2),
+    "a zero retry backoff": (
+        "[providers.cloudflare]\nretry_backoff = 0\n",
+        r"providers.cloudflare.retry_backoff must be a duration above zero",
+        2,
+    ),
+    "a profile with a newline": (
+        '[providers.cloudflare]\nprofiles = ["a\\nb"]\n',
+        r"profile names \(printable",
+        2,
+    ),
+    "a profile with a tab": ('[providers.cloudflare]\nprofiles = ["\\t"]\n', r"printable", 2),
+    "a proxy host with a space": (
+        "[network]\nproxy = 'http://my proxy:8080'\n",
+        r"network.proxy must be a proxy URL",
+        2,
+    ),
     "provider table not a table": (
         "[providers]\ncloudflare = 1\n",
         r"providers.cloudflare must be a table",
@@ -171,6 +201,12 @@ def test_invalid_file(tmp_path: Path, text: str, pattern: str, line: int) -> Non
     assert (error.path, error.line) == (str(path), line)
     assert "hunter2" not in str(error)
     assert isinstance(error, ValueError)
+
+
+def test_deep_nesting_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(path, environ={})
 
 
 def test_unknown_provider_lists_the_known_ones(tmp_path: Path) -> None:

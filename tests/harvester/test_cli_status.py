@@ -126,3 +126,31 @@ def test_not_a_database_exits_1_with_advice(tmp_path: Path) -> None:
     assert "is not a session-harvest database" in done.stderr
     assert "Traceback" not in done.stderr
     assert db.read_text() == "hello\n" * 100
+
+
+@pytest.mark.parametrize(
+    ("database", "said"),
+    [
+        pytest.param("/dev/null", "it is a character device, not a database file", id="dev-null"),
+        pytest.param("{dir}", "it is a directory", id="a directory"),
+        pytest.param("{dir}/file/credentials.db", "not a directory", id="a file as parent"),
+    ],
+)
+def test_a_bad_database_path_is_one_line_and_exit_1(
+    tmp_path: Path, database: str, said: str
+) -> None:
+    (tmp_path / "file").write_text("x")
+    env = {"HARVEST_DB": database.format(dir=tmp_path), "HARVEST_CONFIG": ""}
+    done = harvest("refresh", "cloudflare", "--profile", "p", env=env)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr  # one line, no traceback
+    assert said in done.stderr
+
+
+def test_a_misspelt_provider_table_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "harvest.toml"
+    config.write_text("[providers.cloudfare]\nenabled = false\n")
+    done = harvest("--config", str(config), "status")
+    assert done.returncode == 2
+    assert "unknown provider 'cloudfare' in [providers.cloudfare]" in done.stderr
+    assert "cloudflare" in done.stderr.split("known providers:")[1]
