@@ -15,6 +15,7 @@ from ._config import (
     NetworkConfig,
     ProviderConfig,
     default_database,
+    is_profile_name,
     load_config,
     parse_duration,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "describe_fingerprint",
     "event_to_json",
     "impersonate_target",
+    "is_profile_name",
     "load_config",
     "parse_duration",
     "plan_replay",

@@ -4,7 +4,9 @@ arguments and prints, over the application layer (``_app.App``)."""
 from __future__ import annotations
 
 import argparse
+import io
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -21,6 +23,7 @@ from client import (
     UnknownModel,
     UnknownProvider,
     Usage,
+    is_profile_name,
     load_config,
 )
 from client.providers import provider_class, provider_names
@@ -42,6 +45,10 @@ def main(
 ) -> int:
     """Run the command line; returns the exit code. ``recipes`` replaces the built-in
     providers' harvest recipes (for harvest-only sites, such as the tests' own)."""
+    for stream in (sys.stdout, sys.stderr):
+        # An answer in a script the terminal cannot show is shown escaped, not a crash.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = _parser()
     args = parser.parse_args(argv)
     # The daemon logs each harvest; other commands print their own progress lines
@@ -70,7 +77,38 @@ def main(
         return 2 if isinstance(exc, ConfigError | UnknownProvider | UnknownModel) else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`harvest chat ... | head -c1`): stop quietly, and keep
+        # Python from failing again on flushing stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell shows for a writer whose pipe closed
     return code
+
+
+def _profile(value: str) -> str:
+    if not is_profile_name(value) or not _is_utf8(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a profile name: printable, not empty, no space at either end"
+        )
+    return value
+
+
+def _text(value: str) -> str:
+    if not _is_utf8(value):
+        raise argparse.ArgumentTypeError(
+            "not valid UTF-8 (set a UTF-8 locale, or pass the text in UTF-8)"
+        )
+    return value
+
+
+def _is_utf8(value: str) -> bool:
+    # Python hands undecodable argument bytes over as lone surrogates.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,7 +140,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     refresh.add_argument("providers", nargs="*", metavar="PROVIDER")
     refresh.add_argument(
-        "--profile", metavar="P", help="harvest only this profile (default: the configured ones)"
+        "--profile",
+        type=_profile,
+        metavar="P",
+        help="harvest only this profile (default: the configured ones)",
     )
     refresh.set_defaults(command=_refresh)
 
@@ -124,12 +165,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("-p", "--provider", required=True, metavar="PROVIDER")
     chat.add_argument("-m", "--model", metavar="MODEL", help="a model id or alias")
-    chat.add_argument("--system", metavar="TEXT", help="a system message")
-    chat.add_argument("--profile", default="default", metavar="P", help="credential profile")
+    chat.add_argument("--system", type=_text, metavar="TEXT", help="a system message")
+    chat.add_argument(
+        "--profile", default="default", type=_profile, metavar="P", help="credential profile"
+    )
     chat.add_argument(
         "--no-refresh", action="store_true", help="never start a browser; fail instead"
     )
-    chat.add_argument("prompt", metavar="PROMPT")
+    chat.add_argument("prompt", type=_text, metavar="PROMPT")
     chat.set_defaults(command=_chat)
 
     models = commands.add_parser(
@@ -139,7 +182,9 @@ def _parser() -> argparse.ArgumentParser:
         "credential can read it, else the built-in list), each with its aliases.",
     )
     models.add_argument("provider", metavar="PROVIDER")
-    models.add_argument("--profile", default="default", metavar="P", help="credential profile")
+    models.add_argument(
+        "--profile", default="default", type=_profile, metavar="P", help="credential profile"
+    )
     models.set_defaults(command=_models)
 
     doctor = commands.add_parser(
@@ -152,7 +197,9 @@ def _parser() -> argparse.ArgumentParser:
         "status: 0 if every line matches, 1 if any differs.",
     )
     doctor.add_argument("provider", nargs="?", metavar="PROVIDER")
-    doctor.add_argument("--profile", default="default", metavar="P", help="credential profile")
+    doctor.add_argument(
+        "--profile", default="default", type=_profile, metavar="P", help="credential profile"
+    )
     doctor.set_defaults(command=_doctor)
     return parser
 

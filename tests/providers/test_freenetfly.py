@@ -6,9 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 from client import (
@@ -29,11 +33,12 @@ from client import (
 )
 from client.providers.freenetfly import ChunkParser, FreeNetflyProvider, chat_body
 from harvester import Harvester
+from storage import Credential, CredentialStore
 
 from ..conftest import fast
 from ..emulators.freenetfly import Fault, FreeNetflyEmulator, answer_text
 from ..emulators.rig import Rig
-from ._cli import cli_env, run_cli
+from ._cli import ROOT, cli_env, run_cli
 
 MESSAGES = [
     {"role": "system", "content": "Be brief."},
@@ -289,3 +294,38 @@ async def test_a_hostile_answer_still_streams_and_the_jar_is_a_browsers(
         assert rule in warnings
     assert "vvvv" not in warnings
     assert "token-without-name" not in warnings
+
+
+@pytest.mark.browser
+@pytest.mark.anyio
+async def test_the_command_line_copes_with_its_terminal_and_odd_arguments(
+    rig: Rig, chromium: str, tmp_path: Path, harvested: dict[str, Credential]
+) -> None:
+    env = cli_env(rig, tmp_path, chromium)
+    async with CredentialStore.open(tmp_path / "credentials.db") as store:
+        await store.put(harvested["freenetfly"])
+    chat = [sys.executable, "-m", "harvester", "chat", "-p", "freenetfly", "--no-refresh"]
+    # The reader goes away after one byte.
+    line = " ".join(shlex.quote(a) for a in [*chat, "Say hello"]) + " | head -c1"
+    done = await anyio.run_process(["bash", "-c", line], env=env, cwd=ROOT, check=False)
+    assert done.stdout == b"N"
+    assert b"Traceback" not in done.stderr
+    # A terminal that takes ASCII only: the answer comes escaped, not as a crash.
+    code, out, err = await run_cli(
+        ["chat", "-p", "freenetfly", "--no-refresh", "Say hello"],
+        {**env, "PYTHONIOENCODING": "ascii"},
+    )
+    assert code == 0, err
+    assert "\\xdcn\\xefc\\xf6d\\xe9" in out  # Ünïcödé
+    # Arguments that are no text, and profile names that are none.
+    for bad in (
+        ["chat", "-p", "freenetfly", os.fsdecode(b"caf\xe9")],
+        ["chat", "-p", "freenetfly", "--system", os.fsdecode(b"\xff"), "hi"],
+        ["chat", "-p", "freenetfly", "--profile", "", "hi"],
+        ["chat", "-p", "freenetfly", "--profile", "a\tb", "hi"],
+        ["refresh", "freenetfly", "--profile", "a\nb"],
+    ):
+        code, out, err = await run_cli(bad, env)
+        assert code == 2, (bad, err)
+        assert "Traceback" not in err
+        assert "UTF-8" in err or "not a profile name" in err
