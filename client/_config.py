@@ -197,6 +197,11 @@ def default_database() -> Path:
     return Path(platformdirs.user_data_dir(_APP_NAME)) / "credentials.db"
 
 
+def cache_dir() -> Path:
+    """The directory for files made again whenever they are missing (the merged CA)."""
+    return Path(platformdirs.user_cache_dir(_APP_NAME))
+
+
 # The longest duration a setting may have: beyond it a value is surely a typo, and
 # timers and curl's millisecond timeouts stay in range.
 _LONGEST = 366 * 86400.0

@@ -11,6 +11,7 @@ chooses them per request.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import certifi
@@ -29,7 +31,7 @@ from curl_cffi.requests.exceptions import Timeout as CurlTimeout
 
 from storage import Credential
 
-from ._config import ClientConfig
+from ._config import ClientConfig, cache_dir
 from ._errors import NetworkError, StreamTimeout
 from ._replay import Replay, replay_for
 
@@ -144,20 +146,20 @@ class Transport:
         self._ca_bundle = ca_bundle
         self._verify: str | None = None  # the merged CA file, made on first use
         self._sessions: dict[tuple[str, str], _Pooled] = {}
+        # Concurrent first requests must share one new session, not each build one.
+        self._making = anyio.Lock()
+        self.sessions_made = 0  # for tests and benchmarks
         self._retired: list[_Pooled] = []
         self._closed = False
 
     async def aclose(self) -> None:
-        """Close every session and remove the merged CA file."""
+        """Close every session."""
         self._closed = True
         pools = [*self._sessions.values(), *self._retired]
         self._sessions.clear()
         self._retired.clear()
         for pooled in pools:
             await pooled.session.close()
-        if self._verify is not None and self._ca_bundle is not None:
-            await anyio.Path(self._verify).unlink(missing_ok=True)
-            self._verify = None
 
     @contextlib.asynccontextmanager
     async def request(
@@ -219,6 +221,15 @@ class Transport:
         pooled = self._sessions.get(key)
         if pooled is not None and pooled.identity == identity:
             return pooled
+        async with self._making:
+            return await self._new_session(key, identity, credential)
+
+    async def _new_session(
+        self, key: tuple[str, str], identity: Any, credential: Credential
+    ) -> _Pooled:
+        pooled = self._sessions.get(key)
+        if pooled is not None and pooled.identity == identity:
+            return pooled  # made by the caller this one waited for
         if pooled is not None:
             pooled.retired = True
             if pooled.users == 0:
@@ -247,6 +258,7 @@ class Transport:
             curl_options=options,
         )
         pooled = self._sessions[key] = _Pooled(identity, session)
+        self.sessions_made += 1
         return pooled
 
     async def _close_retired(self, pooled: _Pooled) -> None:
@@ -292,18 +304,31 @@ def _warn_once(credential: Credential, replay: Replay) -> None:
 
 
 def _merge_ca(extra: Path) -> str:
+    """certifi's roots and ``extra`` in one file, named by its content in the cache
+    directory: made once, shared by every client, nothing to delete (so nothing is left
+    behind by a client that is killed)."""
     try:
         added = extra.read_bytes()
     except OSError as exc:
         raise NetworkError(
             f"cannot read [network] ca_bundle {extra}: {exc.strerror or exc}"
         ) from None
-    fd, path = tempfile.mkstemp(prefix="session-harvest-ca-", suffix=".pem")
-    with os.fdopen(fd, "wb") as out:
-        out.write(Path(certifi.where()).read_bytes())
-        out.write(b"\n")
-        out.write(added)
-    return path
+    merged = Path(certifi.where()).read_bytes() + b"\n" + added
+    directory = cache_dir()
+    path = directory / f"ca-{hashlib.sha256(merged).hexdigest()[:20]}.pem"
+    if path.is_file():
+        return str(path)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=directory, prefix=".ca-", suffix=".pem")
+        with os.fdopen(fd, "wb") as out:
+            out.write(merged)
+        os.replace(partial, path)  # whole or not at all, whoever writes it first
+    except OSError as exc:
+        raise NetworkError(
+            f"cannot write the merged CA file in {directory}: {exc.strerror or exc}"
+        ) from None
+    return str(path)
 
 
 def _translate(exc: RequestException, url: str, *, during: str) -> NetworkError | StreamTimeout:

@@ -71,6 +71,12 @@ _BASE_FLAGS = (
     "--window-size=1366,768",
 )
 PROFILE_PREFIX = "session-harvest-chromium-"  # then the harvester's pid and "-"
+# Chromium's own TMPDIR, one per browser, named after its profile ("shc-PID-XXXXXXXX"):
+# its singleton socket goes in $TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket, a
+# Unix socket path of at most 107 bytes, so the directory must have a short path.
+_TEMP_PREFIX = "shc-"
+_SOCKET_PATH_MAX = 107
+_SOCKET_TAIL = len("/shc-4194304-xxxxxxxx/org.chromium.Chromium.XXXXXX/SingletonSocket")
 _PR_SET_PDEATHSIG = 1
 _HIGH_ENTROPY_HINTS = (
     "architecture",
@@ -187,6 +193,11 @@ class Chromium:
     ) -> Chromium:
         """Start Chromium and connect; raises ``BrowserFailed`` with its last log lines."""
         profile = await anyio.to_thread.run_sync(_new_profile_dir)
+        try:
+            temp = await anyio.to_thread.run_sync(_new_temp_dir, profile)
+        except BaseException:
+            await anyio.to_thread.run_sync(_remove_profile, profile)
+            raise
         flags = [*_BASE_FLAGS, f"--user-data-dir={profile}"]
         if headless:
             flags.append("--headless")
@@ -205,6 +216,8 @@ class Chromium:
                 stderr=log,
                 start_new_session=True,
                 preexec_fn=lambda: _die_with_parent(parent),
+                # Its temporary files die with its profile, even after a SIGKILL.
+                env={**os.environ, "TMPDIR": str(temp)},
             )
         except OSError as exc:
             await anyio.to_thread.run_sync(_remove_profile, profile)
@@ -599,6 +612,34 @@ def _new_profile_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{PROFILE_PREFIX}{os.getpid()}-"))
 
 
+def _new_temp_dir(profile: Path) -> Path:
+    """Chromium's own TMPDIR for the browser of ``profile``, on a short path."""
+    temp = _temp_for(profile)
+    temp.mkdir(mode=0o700)
+    return temp
+
+
+def _temp_for(profile: Path) -> Path:
+    return _temp_root() / (_TEMP_PREFIX + profile.name.removeprefix(PROFILE_PREFIX))
+
+
+def _temp_root() -> Path:
+    """The first writable temporary directory whose path leaves Chromium's socket path
+    within its limit: TMPDIR, then the usual ones."""
+    candidates = [tempfile.gettempdir(), "/tmp", "/dev/shm", "/var/tmp"]
+    for candidate in dict.fromkeys(candidates):
+        root = Path(candidate)
+        fits = len(str(root)) + _SOCKET_TAIL <= _SOCKET_PATH_MAX
+        if fits and root.is_dir() and os.access(root, os.W_OK | os.X_OK):
+            return root
+    longest = _SOCKET_PATH_MAX - _SOCKET_TAIL
+    raise BrowserFailed(
+        f"no writable temporary directory with a path of at most {longest} characters "
+        f"for Chromium (TMPDIR is {tempfile.gettempdir()!r}); set TMPDIR to a short "
+        "writable directory such as /tmp"
+    )
+
+
 def _remove_orphaned_profiles() -> None:
     # A SIGKILLed harvester cannot remove its profile; the next launch does.
     pattern = re.compile(re.escape(PROFILE_PREFIX) + r"(\d+)-")
@@ -606,6 +647,8 @@ def _remove_orphaned_profiles() -> None:
         match = pattern.match(entry.name)
         if match and not _pid_alive(int(match.group(1))):
             shutil.rmtree(entry, ignore_errors=True)
+            with contextlib.suppress(BrowserFailed):
+                shutil.rmtree(_temp_for(entry), ignore_errors=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -633,3 +676,5 @@ def _log_tail(profile: Path, lines: int = 5) -> str:
 
 def _remove_profile(profile: Path) -> None:
     shutil.rmtree(profile, ignore_errors=True)
+    with contextlib.suppress(BrowserFailed):
+        shutil.rmtree(_temp_for(profile), ignore_errors=True)

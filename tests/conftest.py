@@ -35,6 +35,8 @@ _RUN_DIR = tempfile.mkdtemp(prefix="session-harvest-run-")
 atexit.register(shutil.rmtree, _RUN_DIR, ignore_errors=True)
 os.environ["TMPDIR"] = os.environ[RUN_MARKER] = _RUN_DIR
 tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+# Caches (the merged CA file) in the run's directory too, not in the user's home.
+os.environ["XDG_CACHE_HOME"] = os.path.join(_RUN_DIR, "cache")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import signal
+import tempfile
 from pathlib import Path
 
 import anyio
@@ -201,8 +202,14 @@ async def test_sigkill_of_the_daemon_leaves_no_chromium(
     # The lock died with it: a new daemon starts at once.
     second, err = await start_stuck_daemon(site, tmp_path, chromium, "d2")
     await eventually(lambda: _async("daemon started" in err.read_text()), what="a new daemon")
+    await eventually(lambda: _async(daemon_chromium(second.pid)), what="its browser")
     second.send_signal(signal.SIGTERM)
     assert await wait_exit(second, within=30) == 0
+    # Its browser's launch swept what the killed one left: profile and Chromium's
+    # temporary directory, where Chromium put its org.chromium.* files.
+    temp = Path(tempfile.gettempdir())
+    assert not list(temp.glob(f"*-{daemon.pid}-*"))
+    assert not list(temp.glob("org.chromium.Chromium.*"))
 
 
 async def _async(value: object) -> object:

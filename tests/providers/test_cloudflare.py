@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -417,3 +418,39 @@ async def test_the_clearance_is_bound_to_the_solving_browsers_ja4(
     assert refused is not None
     assert refused != captured.ja4
     assert describe_fingerprint(naive) == "not captured, chrome alone"
+
+
+@pytest.mark.browser
+@pytest.mark.anyio
+async def test_concurrent_first_requests_share_one_session_and_one_ca_file(
+    cloudflare_credential: Credential, rig_config: Config
+) -> None:
+    url = f"https://{HOST}/api/models"
+    headers = request_headers(
+        cloudflare_credential.headers,
+        cookie=cookie_header(cloudflare_credential.cookies_for(url)),
+    )
+    transports = [
+        Transport(rig_config.client, ca_bundle=rig_config.network.ca_bundle) for _ in range(2)
+    ]
+    statuses: list[int] = []
+
+    async def one(transport: Transport) -> None:
+        async with transport.request(cloudflare_credential, "GET", url, headers=headers) as reply:
+            statuses.append(reply.status)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for transport in transports:
+                for _ in range(10):
+                    group.start_soon(one, transport)
+    finally:
+        for transport in transports:
+            await transport.aclose()
+    assert statuses == [200] * 20
+    assert [t.sessions_made for t in transports] == [1, 1]
+    # One merged CA file for both, named by its content: nothing for a killed client
+    # to leave behind, nothing to remove on close.
+    merged = sorted((Path(os.environ["XDG_CACHE_HOME"]) / "session-harvest").glob("ca-*.pem"))
+    assert len(merged) == 1
+    assert merged[0].read_bytes().endswith(rig_config.network.ca_bundle.read_bytes())
