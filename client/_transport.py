@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import certifi
@@ -78,9 +79,12 @@ def impersonate_target(major: int) -> str:
 class Reply:
     """An HTTP response whose body is still arriving."""
 
-    def __init__(self, response: Response, url: str, config: ClientConfig) -> None:
+    def __init__(
+        self, response: Response, url: str, config: ClientConfig, proxy: str | None = None
+    ) -> None:
         self._response = response
         self._config = config
+        self._proxy = proxy
         self.url = url
         self.status: int = response.status_code
 
@@ -106,7 +110,7 @@ class Reply:
                     phase="idle",
                 ) from None
             if isinstance(item, RequestException):
-                raise _translate(item, self.url, during="the body") from None
+                raise _translate(item, self.url, during="the body", proxy=self._proxy) from None
             if not isinstance(item, bytes):  # curl_cffi's end-of-stream marker
                 return
             yield item
@@ -203,8 +207,8 @@ class Transport:
                     phase="first byte",
                 ) from None
             except RequestException as exc:
-                raise _translate(exc, url, during="the request") from None
-            reply = Reply(response, url, config)
+                raise _translate(exc, url, during="the request", proxy=credential.proxy) from None
+            reply = Reply(response, url, config, credential.proxy)
             try:
                 yield reply
             finally:
@@ -331,14 +335,33 @@ def _merge_ca(extra: Path) -> str:
     return str(path)
 
 
-def _translate(exc: RequestException, url: str, *, during: str) -> NetworkError | StreamTimeout:
-    """A typed error for a curl failure; the message names the host, never the proxy."""
+def _translate(
+    exc: RequestException, url: str, *, during: str, proxy: str | None = None
+) -> NetworkError | StreamTimeout:
+    """A typed error for a curl failure; the message names the host, never the proxy
+    (curl's own text names the proxy's address: it is replaced)."""
     host = _host(url)
     reason = _curl_reason(exc)
+    if proxy:
+        reason = _without_proxy(reason, proxy)
     if isinstance(exc, CurlTimeout):
         phase = "connect" if "connect" in reason.lower() else "idle"
         return StreamTimeout(f"{host}: timed out during {during} ({reason})", phase=phase)
     return NetworkError(f"{host}: connection failed during {during} ({reason})")
+
+
+def _without_proxy(reason: str, proxy: str) -> str:
+    try:
+        parts = urlsplit(proxy)
+        address, port = parts.hostname, parts.port
+    except ValueError:
+        return reason
+    if not address:
+        return reason
+    if port is not None:
+        reason = reason.replace(f"{address} port {port}", "the proxy")
+        reason = reason.replace(f"{address}:{port}", "the proxy")
+    return reason.replace(address, "the proxy")
 
 
 def _curl_reason(exc: RequestException) -> str:

@@ -221,7 +221,12 @@ async def _status(app: App, args: argparse.Namespace) -> int:
         return 0
     async with app:
         credentials = await app.store.list()
-    print(status_json(credentials) if args.json else status_table(credentials))
+    proxy_for = app.config.proxy_for
+    print(
+        status_json(credentials, proxy_for=proxy_for)
+        if args.json
+        else status_table(credentials, proxy_for=proxy_for)
+    )
     return 0
 
 

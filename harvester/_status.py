@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,18 @@ _COLUMNS = (
 )
 
 
-def status_rows(credentials: Sequence[Credential], now: float) -> list[dict[str, Any]]:
+# Which proxy the configuration gives a provider now (``Config.proxy_for``).
+ProxyFor = Callable[[str], str | None]
+
+_PROXY_NOTE = (
+    "* harvested through another proxy than the config names now: the client keeps "
+    "that exit (its clearance is bound to it) until the next harvest"
+)
+
+
+def status_rows(
+    credentials: Sequence[Credential], now: float, proxy_for: ProxyFor | None = None
+) -> list[dict[str, Any]]:
     """The public fields of each credential: the only ones status may print."""
     return [
         {
@@ -42,31 +53,42 @@ def status_rows(credentials: Sequence[Credential], now: float) -> list[dict[str,
             "ja4": _ja4(c),
             "cookies": len(c.cookies),
             "last_error": c.last_error,
+            "proxy_changed": proxy_for is not None and proxy_for(c.provider) != c.proxy,
         }
         for c in credentials
     ]
 
 
-def status_json(credentials: Sequence[Credential], now: float | None = None) -> str:
+def status_json(
+    credentials: Sequence[Credential],
+    now: float | None = None,
+    proxy_for: ProxyFor | None = None,
+) -> str:
     """``harvest status --json``: a JSON list, one object per credential."""
-    return json.dumps(status_rows(credentials, time.time() if now is None else now), indent=2)
+    moment = time.time() if now is None else now
+    return json.dumps(status_rows(credentials, moment, proxy_for), indent=2)
 
 
-def status_table(credentials: Sequence[Credential], now: float | None = None) -> str:
+def status_table(
+    credentials: Sequence[Credential],
+    now: float | None = None,
+    proxy_for: ProxyFor | None = None,
+) -> str:
     """``harvest status``: an aligned text table."""
     now = time.time() if now is None else now
+    listed = status_rows(credentials, now, proxy_for)
     rows = [
         (
             row["provider"],
             row["profile"],
-            row["status"],
+            row["status"] + ("*" if row["proxy_changed"] else ""),
             relative_time(c.harvested_at, now),
             relative_time(c.expires_at, now),
             row["browser"] or "-",
             row["fingerprint"],
             shorten(row["last_error"] or "-", 60),
         )
-        for row, c in zip(status_rows(credentials, now), credentials, strict=True)
+        for row, c in zip(listed, credentials, strict=True)
     ]
     widths = [
         max(len(str(cell)) for cell in column) for column in zip(_COLUMNS, *rows, strict=False)
@@ -75,6 +97,8 @@ def status_table(credentials: Sequence[Credential], now: float | None = None) ->
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in (_COLUMNS, *rows)
     ]
+    if any(row["proxy_changed"] for row in listed):
+        lines.append(_PROXY_NOTE)
     return "\n".join(lines)
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from client import plan_replay
+import socket
+
+import pytest
+
+from client import ClientConfig, NetworkError, Transport, plan_replay
 from fingerprint import Fingerprint, parse_client_hello, parse_h2_opening
+from storage import Credential
 
 from ..fingerprint.test_fingerprint import chrome_opening, sigalg_grease_hello
 
@@ -34,3 +39,26 @@ def test_the_replay_plan_names_what_curl_cffi_cannot_reproduce() -> None:
         "chrome150",
     )
     assert exact.describe() == "exact"
+
+
+@pytest.mark.anyio
+async def test_a_failing_proxy_is_named_but_its_address_is_not() -> None:
+    with socket.socket() as probe:  # a port nobody listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        unused_port = probe.getsockname()[1]
+    proxy = f"http://127.0.0.1:{unused_port}"
+    credential = Credential("cloudflare", impersonate="chrome", proxy=proxy)
+    transport = Transport(ClientConfig(connect_timeout=5))
+    try:
+        with pytest.raises(NetworkError) as failed:
+            async with transport.request(
+                credential, "GET", "https://playground.ai.cloudflare.com/", headers=[]
+            ):
+                pass
+    finally:
+        await transport.aclose()
+    message = str(failed.value)
+    assert message.startswith("playground.ai.cloudflare.com: connection failed")
+    assert "the proxy" in message
+    assert str(unused_port) not in message
+    assert "127.0.0.1" not in message

@@ -69,14 +69,31 @@ def test_status_table_has_one_row_per_credential_and_no_secret(db: Path) -> None
         "LAST",
         "ERROR",
     ]
-    assert lines[1].split()[:3] == ["cloudflare", "default", "expired"]
+    # Harvested through a proxy the config (none) no longer names: said, not shown.
+    assert lines[1].split()[:3] == ["cloudflare", "default", "expired*"]
     assert "Chromium 156.0.8078.79  nearest chrome150, differs in grease sigalg" in lines[1]
     # A fingerprint stored in a format this version cannot read is said so.
     assert "unreadable capture, chrome150 alone" in lines[2]
-    assert lines[2].split()[:3] == ["flowgpt", "work", "stale"]
+    assert lines[2].split()[:3] == ["flowgpt", "work", "stale*"]
     assert lines[2].endswith("403 interstitial")
-    assert len(lines) == 3
+    assert lines[3].startswith("* harvested through another proxy than the config names now")
+    assert len(lines) == 4
     assert "SECRET" not in done.stdout + done.stderr
+    assert "127.0.0.1:8080" not in done.stdout
+
+
+def test_status_says_nothing_of_a_proxy_the_config_still_names(
+    db: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "harvest.toml"
+    config.write_text(
+        '[providers.cloudflare]\nproxy = "http://user:proxy-SECRET-1@127.0.0.1:8080"\n'
+    )
+    done = harvest("--config", str(config), "status", "--json", env={"HARVEST_DB": str(db)})
+    assert done.returncode == 0, done.stderr
+    rows = {r["provider"]: r for r in json.loads(done.stdout)}
+    assert rows["cloudflare"]["proxy_changed"] is False
+    assert "SECRET" not in done.stdout
 
 
 def test_status_json(db: Path) -> None:
