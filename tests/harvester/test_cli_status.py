@@ -82,9 +82,7 @@ def test_status_table_has_one_row_per_credential_and_no_secret(db: Path) -> None
     assert "127.0.0.1:8080" not in done.stdout
 
 
-def test_status_says_nothing_of_a_proxy_the_config_still_names(
-    db: Path, tmp_path: Path
-) -> None:
+def test_status_says_nothing_of_a_proxy_the_config_still_names(db: Path, tmp_path: Path) -> None:
     config = tmp_path / "harvest.toml"
     config.write_text(
         '[providers.cloudflare]\nproxy = "http://user:proxy-SECRET-1@127.0.0.1:8080"\n'
