@@ -15,7 +15,7 @@ import math
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -175,7 +175,7 @@ class AsyncClient:
         model: str | None = None,
         profile: str = "default",
         **options: Any,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Send a chat and yield its events as they arrive.
 
         ``messages`` are OpenAI-style dicts (or one string: a user message). Raises

@@ -4,6 +4,7 @@ arguments and prints, over the application layer (``_app.App``)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import os
@@ -295,20 +296,23 @@ async def _chat_in(app: App, args: argparse.Namespace) -> int:
     try:
         async with app.client(refresher) as client:
             events = client.stream(args.provider, messages, model=args.model, profile=args.profile)
-            async for event in events:
-                if isinstance(event, str):
-                    out.write(event)
-                    out.flush()
-                    at_line_start = event.endswith("\n")
-                elif isinstance(event, Reasoning):
-                    print(event.status, file=sys.stderr, flush=True)
-                elif isinstance(event, ImageResponse):
-                    for url in event.urls:
-                        print(url, file=out, flush=True)
-                elif isinstance(event, Usage):
-                    usage = event
-                elif isinstance(event, FinishReason):
-                    finish = event
+            # Closed here, whatever stops the loop (a reader that went away): a stream
+            # left to the interpreter's shutdown would be torn down with a traceback.
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, str):
+                        out.write(event)
+                        out.flush()
+                        at_line_start = event.endswith("\n")
+                    elif isinstance(event, Reasoning):
+                        print(event.status, file=sys.stderr, flush=True)
+                    elif isinstance(event, ImageResponse):
+                        for url in event.urls:
+                            print(url, file=out, flush=True)
+                    elif isinstance(event, Usage):
+                        usage = event
+                    elif isinstance(event, FinishReason):
+                        finish = event
     except StreamBroken:
         if not at_line_start:
             print(file=out, flush=True)

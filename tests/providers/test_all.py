@@ -58,9 +58,10 @@ async def secrets_in(database: Path) -> set[str]:
 @pytest.mark.browser
 @pytest.mark.anyio
 async def test_every_command_with_v_shows_no_secret(
-    rig: Rig, chromium: str, tmp_path: Path
+    private_rig: Rig, chromium: str, tmp_path: Path
 ) -> None:
-    env = cli_env(rig, tmp_path, chromium)
+    # A rig of its own: its chats must not add to the shared emulators' records.
+    env = cli_env(private_rig, tmp_path, chromium)
     outputs = []
     code, out, err = await run_cli(["-v", "refresh"], env, within=180)
     assert code == 0, err
