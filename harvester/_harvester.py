@@ -214,6 +214,7 @@ class Harvester:
                 if current is None:
                     logger.warning("%s/%s: the lease was taken over", lease.provider, lease.profile)
 
+        error: BaseException | None = None
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(renew)
@@ -223,9 +224,11 @@ class Harvester:
                     group.cancel_scope.cancel()
         except BaseExceptionGroup as failed:
             # The renewer never raises: the one exception is the harvest's own.
-            if len(failed.exceptions) == 1:
-                raise failed.exceptions[0] from None
-            raise
+            if len(failed.exceptions) != 1:
+                raise
+            error = failed.exceptions[0]
+        if error is not None:
+            raise error  # as the harvest raised it, its cause kept, no group around it
 
     async def _release(self, lease: Lease) -> None:
         try:
