@@ -340,17 +340,15 @@ class AsyncClient:
         with anyio.move_on_after(timeout):
             while True:
                 await anyio.sleep(_REFRESH_POLL)
-                current = await self.store.get(name, profile)
-                if (
-                    current is not None
-                    and current.harvested_at > since
-                    and current.is_usable(self._clock())
-                ):
+                if (current := await self._newer(name, profile, since)) is not None:
                     # Another harvest answered: the daemon need not make one more.
                     await self.store.withdraw_refresh(request)
                     return current
                 pending = {r.id for r in await self.store.pending_refreshes()}
                 if request.id not in pending:
+                    # Served: its credential may have landed since the read above.
+                    if (current := await self._newer(name, profile, since)) is not None:
+                        return current
                     # Served, and still no new credential: the daemon's harvest failed.
                     failed = await self.store.recent_attempts(name, profile, limit=1)
                     error = failed[0].error if failed and not failed[0].ok else "unknown error"
@@ -362,6 +360,17 @@ class AsyncClient:
             f"{name}/{profile}: the daemon (pid {pid}) made no new credential within "
             f"{timeout:g}s; see its log, or run `{command}`"
         )
+
+    async def _newer(self, name: str, profile: str, since: float) -> Credential | None:
+        """The stored credential if it was harvested after ``since`` and is usable."""
+        current = await self.store.get(name, profile)
+        if (
+            current is not None
+            and current.harvested_at > since
+            and current.is_usable(self._clock())
+        ):
+            return current
+        return None
 
     # -- models ----------------------------------------------------------------------
 

@@ -278,7 +278,9 @@ async def test_a_refusal_is_answered_only_by_a_credential_harvested_after_it(
         first = await store.put(await session_of(transport))
         earlier = await session_of(transport)
         emulator.invalidate()  # the site revokes both
-        transport.late = dataclasses.replace(earlier, harvested_at=first.harvested_at + 0.001)
+        # Harvested before the refused request went out (both were made before it).
+        between = (first.harvested_at + earlier.harvested_at) / 2
+        transport.late = dataclasses.replace(earlier, harvested_at=between)
         refresher = CountingRefresher(transport, store)
         async with AsyncClient(
             config, store=store, transport=transport, refresher=refresher
@@ -286,3 +288,65 @@ async def test_a_refusal_is_answered_only_by_a_credential_harvested_after_it(
             text, _ = await answer(client)
     assert text == EXPECTED
     assert refresher.harvests == 1  # the late one, older than the refusal, was not tried
+
+
+async def test_revocations_with_a_daemon_and_three_clients_fail_no_stream(
+    config: Config, transport: ASGITransport, emulator: FreeNetflyEmulator
+) -> None:
+    """Clients with no refresher of their own ask the store's daemon, as separate
+    processes do; every answer rotates a cookie, so write-backs race the stale marks."""
+    emulator.state.rotate_cookie = True
+    emulator.state.keep_requests = False
+    emulator.state.chunk_delay = 0.005
+    streams, revocations, harvests = 600, 0, 0
+    results: list[str] = []
+    failures: list[BaseException] = []
+    async with (
+        CredentialStore.open(config.database) as daemon_store,
+        CredentialStore.open(config.database) as store,
+    ):
+        await daemon_store.put(await session_of(transport))
+        assert await daemon_store.claim_daemon() is None
+
+        async def serve() -> None:  # the daemon's contract: claim, harvest, finish
+            nonlocal harvests
+            while True:
+                for request in await daemon_store.take_refresh_requests("daemon"):
+                    harvests += 1
+                    await daemon_store.put(await session_of(transport))
+                    await daemon_store.finish_refresh(request)
+                await anyio.sleep(0.02)
+
+        async def revoke() -> None:
+            nonlocal revocations
+            while len(results) + len(failures) < streams:
+                await anyio.sleep(1.5)  # well beyond a renewal through the daemon
+                emulator.invalidate()
+                revocations += 1
+
+        async def run(client: AsyncClient, limiter: anyio.CapacityLimiter) -> None:
+            async with limiter:
+                try:
+                    text, _ = await answer(client)
+                except Exception as exc:  # counted, then asserted on
+                    failures.append(exc)
+                else:
+                    results.append(text)
+
+        async with anyio.create_task_group() as daemon:
+            daemon.start_soon(serve)
+            async with (
+                AsyncClient(config, store=store, transport=transport) as one,
+                AsyncClient(config, store=store, transport=transport) as two,
+                AsyncClient(config, store=store, transport=transport) as three,
+                anyio.create_task_group() as group,
+            ):
+                group.start_soon(revoke)
+                limiter = anyio.CapacityLimiter(60)
+                for n in range(streams):
+                    group.start_soon(run, (one, two, three)[n % 3], limiter)
+            daemon.cancel_scope.cancel()
+    assert [str(f) for f in failures] == []
+    assert results == [EXPECTED] * streams
+    assert revocations >= 2
+    assert 1 <= harvests <= revocations
