@@ -30,7 +30,7 @@ from nodriver.core.connection import Connection, ProtocolException
 
 from client import shorten
 from fingerprint import Fingerprint
-from storage import Cookie
+from storage import Cookie, pid_alive
 
 from ._errors import BrowserFailed, BrowserNotFound, HarvestError, PageError
 
@@ -645,20 +645,10 @@ def _remove_orphaned_profiles() -> None:
     pattern = re.compile(re.escape(PROFILE_PREFIX) + r"(\d+)-")
     for entry in Path(tempfile.gettempdir()).glob(f"{PROFILE_PREFIX}*"):
         match = pattern.match(entry.name)
-        if match and not _pid_alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             shutil.rmtree(entry, ignore_errors=True)
             with contextlib.suppress(BrowserFailed):
                 shutil.rmtree(_temp_for(entry), ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _open_log(profile: Path) -> Any:

@@ -23,7 +23,7 @@ from ._errors import (
 from ._models import Attempt, Credential, CredentialStatus, Lease, RefreshRequest
 from ._redact import REDACTED, redact_url
 from ._schema import SCHEMA_VERSION
-from ._store import CredentialStore, holder_is_dead, holder_name
+from ._store import CredentialStore, holder_is_dead, holder_name, pid_alive
 from ._suffixes import is_public_suffix
 
 __all__ = [
@@ -52,5 +52,6 @@ __all__ = [
     "is_secure",
     "merged_cookies",
     "path_match",
+    "pid_alive",
     "redact_url",
 ]

@@ -511,13 +511,18 @@ def holder_is_dead(holder: str) -> bool:
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False
+    return not pid_alive(int(pid))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (any user's)."""
     try:
-        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
-        return True
+        return False
     except (PermissionError, OverflowError):
-        return False  # it exists (another user's), or no pid at all
-    return False
+        return True  # another user's; or no such pid at all, never "dead" by mistake
+    return True
 
 
 def _create_private_file(path: Path) -> None:
