@@ -92,7 +92,7 @@ class Daemon:
         self.harvester = harvester
         self.config = config
         self.targets: dict[tuple[str, str], _Target] = {}
-        self._claimed: set[int] = set()  # request ids seen: a renewed claim is no news
+        self._claimed: set[int] = set()  # ids of our live claims: a renewal is no news
 
     def _enabled(self) -> Iterator[tuple[str, str]]:
         for provider in self.harvester.provider_names():
@@ -158,7 +158,7 @@ class Daemon:
                 failures += 1  # the harvester has logged it and recorded the attempt
             except StorageError as exc:
                 failures += 1
-                logger.warning("%s: harvest not stored: %s", target.name, exc)
+                logger.warning("%s: the credential store failed: %s", target.name, exc)
             else:
                 failures = 0
             # Requests made before this harvest began are answered by it, even by its
@@ -189,6 +189,8 @@ class Daemon:
                     target.wake.set()
                 else:
                     group.start_soon(self._serve_once, request)
+            # Forget the finished ones: only a claim still renewed can come back.
+            self._claimed.intersection_update(request.id for request in claimed)
             await anyio.sleep(interval)
 
     async def _serve_once(self, request: RefreshRequest) -> None:
@@ -203,7 +205,7 @@ class Daemon:
             except HarvestError:
                 pass  # logged and recorded by the harvester
             except StorageError as exc:
-                logger.warning("%s: harvest not stored: %s", name, exc)
+                logger.warning("%s: the credential store failed: %s", name, exc)
         else:
             logger.warning("%s: refresh request dropped: provider unknown or disabled", name)
         await _patiently(self.harvester.store.finish_refresh, request)
