@@ -281,18 +281,9 @@ class AsyncClient:
         lock = self._renewing.setdefault(key, anyio.Lock())
         async with lock:
             renewed = self._renewed.get(key)
-            if (
-                renewed is not None
-                and renewed.harvested_at > since
-                and renewed.is_usable(self._clock())
-            ):
+            if renewed is not None and self._usable_since(renewed, since):
                 return renewed
-            current = await self.store.get(name, profile)
-            if (
-                current is not None
-                and current.is_usable(self._clock())
-                and current.harvested_at > since
-            ):
+            if (current := await self._newer(name, profile, since)) is not None:
                 return current  # another caller got a new one while we waited
             if rejection is not None and old is not None:
                 # By harvest, not generation: a cookie write-back must not undo it.
@@ -364,13 +355,11 @@ class AsyncClient:
     async def _newer(self, name: str, profile: str, since: float) -> Credential | None:
         """The stored credential if it was harvested after ``since`` and is usable."""
         current = await self.store.get(name, profile)
-        if (
-            current is not None
-            and current.harvested_at > since
-            and current.is_usable(self._clock())
-        ):
-            return current
-        return None
+        return current if current is not None and self._usable_since(current, since) else None
+
+    def _usable_since(self, credential: Credential, since: float) -> bool:
+        """Whether ``credential`` was harvested after ``since`` and is usable now."""
+        return credential.harvested_at > since and credential.is_usable(self._clock())
 
     # -- models ----------------------------------------------------------------------
 

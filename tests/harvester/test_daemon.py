@@ -156,9 +156,8 @@ async def test_daemon_backs_off_after_failures(site: Site, tmp_path: Path, chrom
 
 # Every provider but ``never`` off: a harvest starts only once a slot is free, so the
 # others must not take the slots first.
-ONLY_NEVER = "".join(
-    f"[providers.{name}]\nenabled = false\n" for name in ("site", *provider_names())
-)
+BUILT_IN_OFF = "".join(f"[providers.{name}]\nenabled = false\n" for name in provider_names())
+ONLY_NEVER = "[providers.site]\nenabled = false\n" + BUILT_IN_OFF
 
 
 async def start_stuck_daemon(

@@ -14,17 +14,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from client.providers import provider_names
 from storage import CredentialStore
 
 from .._disk import fill
 from ._daemon_rig import environment, eventually, start, wait_exit, write_config
 from ._site import Site
-from .test_daemon import _async, attempts, daemon_chromium
+from .test_daemon import BUILT_IN_OFF, _async, attempts, daemon_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.anyio]
-
-OTHERS_OFF = "".join(f"[providers.{name}]\nenabled = false\n" for name in provider_names())
 
 
 async def test_a_full_disk_is_logged_retried_and_survived(
@@ -37,7 +34,7 @@ async def test_a_full_disk_is_logged_retried_and_survived(
         chromium,
         '[harvester]\npoll_interval = 0.2\nbackoff = "0.5s"\n'
         f'[providers.site]\nrefresh_before_expiry = "1s"\n[providers.never]\nenabled = false\n'
-        f"{OTHERS_OFF}",
+        f"{BUILT_IN_OFF}",
     )
     env = environment(site.base, TEST_SITE_LIFETIME="2")
     daemon, _out, err = await start(["--config", str(config), "daemon"], env, tmp_path / "d")
@@ -72,7 +69,7 @@ async def test_a_killed_daemon_blocks_neither_its_successor_nor_a_client(
         tmp_path / "c.toml",
         database,
         chromium,
-        f"[harvester]\npoll_interval = 0.2\n[providers.site]\nenabled = false\n{OTHERS_OFF}",
+        f"[harvester]\npoll_interval = 0.2\n[providers.site]\nenabled = false\n{BUILT_IN_OFF}",
     )
     # The first daemon is stuck in a minute-long harvest of `never`, holding its lease.
     stuck = environment(site.base, TEST_NEVER_TIMEOUT="60")
