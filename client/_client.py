@@ -108,6 +108,16 @@ class AsyncClient:
             raise RuntimeError("the store is opened on entering the client")
         return self._store
 
+    @property
+    def refresher(self) -> Refresher | None:
+        """How a missing or rejected credential is replaced: in-process through this, or
+        (``None``) by a running daemon. A server that takes over the daemon's work sets it."""
+        return self._refresher
+
+    @refresher.setter
+    def refresher(self, refresher: Refresher | None) -> None:
+        self._refresher = refresher
+
     async def __aenter__(self) -> Self:
         if self._config is None:
             self._config = await anyio.to_thread.run_sync(

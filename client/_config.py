@@ -32,6 +32,7 @@ __all__ = [
     "HarvesterConfig",
     "NetworkConfig",
     "ProviderConfig",
+    "ServerConfig",
     "default_database",
     "is_profile_name",
     "load_config",
@@ -132,6 +133,20 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class ServerConfig:
+    """``[server]``: where ``harvest serve`` listens and the API keys it accepts
+    (``HARVEST_API_KEY`` adds one)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+
+    def __repr__(self) -> str:
+        keys = len(self.api_keys)
+        return f"ServerConfig(host={self.host!r}, port={self.port!r}, api_keys=<{keys} set>)"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, with defaults filled in."""
 
@@ -140,6 +155,7 @@ class Config:
     network: NetworkConfig = NetworkConfig()
     harvester: HarvesterConfig = HarvesterConfig()
     client: ClientConfig = ClientConfig()
+    server: ServerConfig = ServerConfig()
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     source: Path | None = None  # the file it was read from, if any
 
@@ -189,6 +205,11 @@ def load_config(
     config = reader.config(data)
     if env.get("HARVEST_DB"):
         config = dataclasses.replace(config, database=Path(env["HARVEST_DB"]).expanduser())
+    if key := env.get("HARVEST_API_KEY", "").strip():
+        server = config.server
+        if key not in server.api_keys:
+            server = dataclasses.replace(server, api_keys=(*server.api_keys, key))
+        config = dataclasses.replace(config, server=server)
     return config
 
 
@@ -310,6 +331,20 @@ def _interval(value: Any) -> float:
     return seconds
 
 
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise _Invalid("a port number from 0 to 65535 (0: any free port)")
+    return value
+
+
+def _api_keys(value: Any) -> tuple[str, ...]:
+    # Never echo a value: these are secrets.
+    keys = _strings(value)
+    if not all(key and key.isprintable() and key == key.strip() for key in keys):
+        raise _Invalid("a list of API keys (printable, not empty, no space at either end)")
+    return keys
+
+
 def _proxy(value: Any) -> str:
     url = _string(value)
     # Never echo the value: a proxy URL may carry a password.
@@ -350,6 +385,7 @@ _TOP_LEVEL: Mapping[str, _Convert | type] = {
     "network": dict,
     "harvester": dict,
     "client": dict,
+    "server": dict,
     "providers": dict,
 }
 _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
@@ -371,6 +407,7 @@ _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
         "retry_backoff_max": _interval,
         "refresh_timeout": _interval,
     },
+    "server": {"host": _string, "port": _port, "api_keys": _api_keys},
 }
 _PROVIDER_TABLE: Mapping[str, _Convert | type] = {
     "enabled": _boolean,
@@ -394,9 +431,9 @@ class _Reader:
 
     def config(self, data: dict[str, Any]) -> Config:
         top = self.table(data, "", _TOP_LEVEL)
-        browser, network, harvester, client = (
+        browser, network, harvester, client, server = (
             self.table(data.get(name, {}), name, _TABLES[name])
-            for name in ("browser", "network", "harvester", "client")
+            for name in ("browser", "network", "harvester", "client", "server")
         )
         providers = {}
         for name, table in data.get("providers", {}).items():
@@ -421,6 +458,7 @@ class _Reader:
             ),
             harvester=HarvesterConfig(**harvester),
             client=ClientConfig(**client),
+            server=ServerConfig(**server),
             providers=providers,
             source=self.source,
         )

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from ._events import FinishReason, ImageResponse, Usage
+from ._events import Event, FinishReason, ImageResponse, Reasoning, Usage
 
 if TYPE_CHECKING:
     from ._client import AsyncClient
@@ -29,6 +29,8 @@ __all__ = [
     "ChoiceDelta",
     "ChunkChoice",
     "CompletionUsage",
+    "collect_completion",
+    "completion_chunks",
 ]
 
 
@@ -43,6 +45,7 @@ class CompletionUsage:
 class ChatCompletionMessage:
     role: str
     content: str
+    reasoning_content: str | None = None  # status lines, when asked for
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class ChatCompletion:
 class ChoiceDelta:
     role: str | None = None
     content: str | None = None
+    reasoning_content: str | None = None  # a status line (``Reasoning``), when asked for
 
 
 @dataclass(frozen=True)
@@ -143,9 +147,9 @@ class AsyncCompletions:
         chunks = self._chunks(provider, resolved, messages, profile, options)
         if stream:
             return chunks
-        return await _collect(chunks)
+        return await collect_completion(chunks)
 
-    async def _chunks(
+    def _chunks(
         self,
         provider: str,
         model: str,
@@ -153,45 +157,65 @@ class AsyncCompletions:
         profile: str,
         options: Mapping[str, Any],
     ) -> AsyncIterator[ChatCompletionChunk]:
-        ident = f"chatcmpl-{uuid.uuid4().hex}"
-        created = int(time.time())
-        usage: Usage | None = None
-        finish: str | None = None
-        first = True
         events = self._client.stream(provider, messages, model=model, profile=profile, **options)
-        async for event in events:
-            if isinstance(event, str):
-                text = str(event)
-            elif isinstance(event, ImageResponse):
-                text = "\n".join(f"![{event.alt}]({url})" for url in event.urls)
-            elif isinstance(event, Usage):
-                usage = event
-                continue
-            elif isinstance(event, FinishReason):
-                finish = event.reason
-                continue
-            else:
-                continue  # Reasoning status lines have no place in a completion
-            delta = ChoiceDelta(role="assistant" if first else None, content=text)
-            first = False
-            yield ChatCompletionChunk(ident, created, model, [ChunkChoice(0, delta)])
-        yield ChatCompletionChunk(
-            ident,
-            created,
-            model,
-            [ChunkChoice(0, ChoiceDelta(), finish_reason=finish or "stop")],
-            usage=_usage(usage),
-        )
+        return completion_chunks(events, model)
 
 
-async def _collect(chunks: AsyncIterator[ChatCompletionChunk]) -> ChatCompletion:
+async def completion_chunks(
+    events: AsyncIterator[Event], model: str, *, reasoning: bool = False
+) -> AsyncIterator[ChatCompletionChunk]:
+    """``events`` as OpenAI chunks: the first delta carries the role, an image answer
+    becomes Markdown image links, and a last chunk with an empty delta carries the
+    finish reason and the usage. Status lines become ``reasoning_content`` deltas when
+    ``reasoning``, else they are left out."""
+    ident = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    usage: Usage | None = None
+    finish: str | None = None
+    first = True
+    async for event in events:
+        thought: str | None = None
+        text: str | None = None
+        if isinstance(event, str):
+            text = str(event)
+        elif isinstance(event, ImageResponse):
+            text = "\n".join(f"![{event.alt}]({url})" for url in event.urls)
+        elif isinstance(event, Usage):
+            usage = event
+            continue
+        elif isinstance(event, FinishReason):
+            finish = event.reason
+            continue
+        elif isinstance(event, Reasoning) and reasoning:
+            thought = event.status + "\n"
+        else:
+            continue
+        role = "assistant" if first else None
+        first = False
+        delta = ChoiceDelta(role=role, content=text, reasoning_content=thought)
+        yield ChatCompletionChunk(ident, created, model, [ChunkChoice(0, delta)])
+    yield ChatCompletionChunk(
+        ident,
+        created,
+        model,
+        [ChunkChoice(0, ChoiceDelta(role="assistant" if first else None), finish or "stop")],
+        usage=_usage(usage),
+    )
+
+
+async def collect_completion(chunks: AsyncIterator[ChatCompletionChunk]) -> ChatCompletion:
+    """The one ``ChatCompletion`` that ``chunks`` (of ``completion_chunks``) make."""
     parts: list[str] = []
+    thoughts: list[str] = []
     last: ChatCompletionChunk | None = None
     async for chunk in chunks:
         last = chunk
-        parts.extend(c.delta.content for c in chunk.choices if c.delta.content)
+        for choice in chunk.choices:
+            parts.append(choice.delta.content or "")
+            thoughts.append(choice.delta.reasoning_content or "")
     assert last is not None  # the final chunk is always yielded
-    message = ChatCompletionMessage("assistant", "".join(parts))
+    reasoning = "".join(thoughts) or None
+    message = ChatCompletionMessage("assistant", "".join(parts), reasoning)
     return ChatCompletion(
         last.id,
         last.created,

@@ -17,7 +17,7 @@ import anyio
 
 from client import AsyncClient, Config, HarvestRecipe, Refresher
 from client.providers import recipe_for, recipes
-from storage import Credential, CredentialStore
+from storage import Attempt, Credential, CredentialStore
 
 from ._daemon import Daemon
 from ._harvester import Harvester, expiry_text
@@ -50,13 +50,21 @@ class App:
     """Store, harvester and clients made from one ``Config``, sharing one store.
 
     ``known`` replaces the built-in providers' recipes (harvest-only sites such as
-    the tests' own). Nothing is opened before ``async with``; the harvester starts no
-    browser until a harvest needs one.
+    the tests' own); ``on_attempt`` hears of every harvest the app's harvester makes.
+    Nothing is opened before ``async with``; the harvester starts no browser until a
+    harvest needs one.
     """
 
-    def __init__(self, config: Config, *, known: Mapping[str, HarvestRecipe] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        known: Mapping[str, HarvestRecipe] | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+    ) -> None:
         self.config = config
         self.recipes = recipes() if known is None else known
+        self.on_attempt = on_attempt  # settable until the harvester is first used
         self._store: CredentialStore | None = None
         self._harvester: Harvester | None = None
 
@@ -70,7 +78,9 @@ class App:
     def harvester(self) -> Harvester:
         """The in-process harvester (its browser starts with the first harvest)."""
         if self._harvester is None:
-            self._harvester = Harvester(self.config, store=self.store, recipes=self.recipes)
+            self._harvester = Harvester(
+                self.config, store=self.store, recipes=self.recipes, on_attempt=self.on_attempt
+            )
         return self._harvester
 
     def recipe(self, provider: str) -> HarvestRecipe:

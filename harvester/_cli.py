@@ -34,6 +34,7 @@ from ._app import App
 from ._doctor import run_doctor
 from ._errors import HarvestError
 from ._harvester import Harvester, expiry_text
+from ._serve import serve
 from ._status import status_json, status_table
 
 __all__ = ["main"]
@@ -54,13 +55,16 @@ def main(
     args = parser.parse_args(argv)
     # The daemon logs each harvest; other commands print their own progress lines
     # (chat and models also show warnings, such as a model list that could not be read).
-    quiet = {_daemon: logging.INFO, _chat: logging.WARNING, _models: logging.WARNING}.get(
-        args.command, logging.ERROR
-    )
+    quiet = {
+        _daemon: logging.INFO,
+        _serve: logging.INFO,
+        _chat: logging.WARNING,
+        _models: logging.WARNING,
+    }.get(args.command, logging.ERROR)
     logging.basicConfig(
         level=quiet,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        if args.command is _daemon or args.verbose
+        if args.command in (_daemon, _serve) or args.verbose
         else "harvest: %(message)s",
         stream=sys.stderr,
     )
@@ -93,6 +97,12 @@ def _profile(value: str) -> str:
             f"{value!r} is not a profile name: printable, not empty, no space at either end"
         )
     return value
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0 to 65535)")
+    return int(value)
 
 
 def _text(value: str) -> str:
@@ -155,6 +165,19 @@ def _parser() -> argparse.ArgumentParser:
         "serve clients' refresh requests, until SIGINT or SIGTERM. One daemon per database.",
     )
     daemon.set_defaults(command=_daemon)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the OpenAI-compatible HTTP API",
+        description="Serve /v1/models, /v1/chat/completions and /v1/images/generations "
+        "(model ids PROVIDER/MODEL), /healthz, /readyz and /metrics, and keep every enabled "
+        "credential fresh as `harvest daemon` does (unless a daemon already runs), until "
+        "SIGINT or SIGTERM. A host other than loopback needs an API key ([server] api_keys "
+        "or HARVEST_API_KEY).",
+    )
+    serve.add_argument("--host", type=_text, help="address to listen on ([server] host)")
+    serve.add_argument("--port", type=_port, help="port to listen on, 0 for any ([server] port)")
+    serve.set_defaults(command=_serve)
 
     chat = commands.add_parser(
         "chat",
@@ -272,6 +295,12 @@ async def _daemon(app: App, args: argparse.Namespace) -> int:
     async with app:
         await app.run_daemon()
     return 0
+
+
+async def _serve(app: App, args: argparse.Namespace) -> int:
+    settings = app.config.server
+    host = args.host if args.host is not None else settings.host
+    return await serve(app, host, args.port if args.port is not None else settings.port)
 
 
 def _say(line: str) -> None:

@@ -112,6 +112,14 @@ class Daemon:
                 "`harvest refresh` for a one-off harvest (the running daemon serves clients)"
             )
         try:
+            await self.keep(handle_signals=handle_signals)
+        finally:
+            await store.release_daemon()
+
+    async def keep(self, *, handle_signals: bool = False) -> None:
+        """The daemon's work, for a caller that holds the store's daemon claim (``run``,
+        or ``harvest serve``), until cancelled."""
+        try:
             self.targets = {key: _Target(*key) for key in self._enabled()}
             logger.info(
                 "daemon started (pid %d) on %s: %s",
@@ -126,7 +134,6 @@ class Daemon:
                 for target in self.targets.values():
                     group.start_soon(self._keep, target)
         finally:
-            await store.release_daemon()
             logger.info("daemon stopped")
 
     async def _keep(self, target: _Target) -> None:

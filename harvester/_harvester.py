@@ -58,7 +58,8 @@ class Harvester:
     Use ``async with Harvester(...) as h`` to keep one browser warm across harvests,
     or just ``await Harvester(...).refresh("provider")`` for a one-shot harvest.
     ``config`` defaults to the same file the CLI reads; ``recipes`` to the built-in
-    providers; ``store``, when given, is used and not closed.
+    providers; ``store``, when given, is used and not closed. ``on_attempt`` hears of
+    every harvest this harvester makes, as it is recorded (a server's metrics).
     """
 
     def __init__(
@@ -68,8 +69,10 @@ class Harvester:
         store: CredentialStore | None = None,
         recipes: Mapping[str, HarvestRecipe] | None = None,
         clock: Callable[[], float] = time.time,
+        on_attempt: Callable[[Attempt], None] | None = None,
     ) -> None:
         self._config = config
+        self._on_attempt = on_attempt
         self._store = store
         self._owns_store = store is None
         self._recipes = recipes
@@ -304,17 +307,19 @@ class Harvester:
         except BaseException as exc:
             duration = anyio.current_time() - clock_start
             error = _describe(exc, what)
+            attempt = Attempt(provider, profile, started, duration, ok=False, error=str(error))
+            self._heard(attempt)
             with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
                 # A store that fails here (a full disk) must not hide the harvest's error.
-                await self.store.record_attempt(
-                    Attempt(provider, profile, started, duration, ok=False, error=str(error))
-                )
+                await self.store.record_attempt(attempt)
             logger.warning("harvest of %s failed after %.1fs: %s", what, duration, error)
             if isinstance(exc, Exception) and error is not exc:
                 raise error from exc
             raise
         duration = anyio.current_time() - clock_start
-        await self.store.record_attempt(Attempt(provider, profile, started, duration, ok=True))
+        attempt = Attempt(provider, profile, started, duration, ok=True)
+        self._heard(attempt)
+        await self.store.record_attempt(attempt)
         logger.info(
             "harvested %s in %.1fs: %d cookies, %d headers, %s",
             what,
@@ -324,6 +329,14 @@ class Harvester:
             expiry_text(credential.expires_at, now),
         )
         return credential
+
+    def _heard(self, attempt: Attempt) -> None:
+        if self._on_attempt is not None:
+            try:
+                self._on_attempt(attempt)
+            except Exception:
+                # An observer's bug must not turn a harvest into a failure.
+                logger.exception("the harvest observer failed")
 
     async def _kept_cookies(
         self, provider: str, profile: str, recipe: HarvestRecipe

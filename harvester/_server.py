@@ -1,0 +1,222 @@
+"""The OpenAI-compatible HTTP API of ``harvest serve`` (the one importer of FastAPI and
+Starlette). Routes are thin: ``_service`` does the work, ``_api`` holds the shapes.
+
+An answer runs inside its response: it waits for the first event before the response
+head goes out (so an error before any text gets its real status), sends text as it
+arrives, and a client that disconnects cancels the upstream request at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
+
+from ._api import (
+    ApiError,
+    completion_json,
+    error_for,
+    parse_chat,
+    parse_image,
+    parse_json,
+    sse_frames,
+)
+from ._metrics import CONTENT_TYPE
+from ._service import Service
+
+__all__ = ["MAX_BODY", "create_api"]
+
+logger = logging.getLogger("harvester.serve")
+
+MAX_BODY = 4 * 1024 * 1024
+_SSE_HEADERS = {
+    # Nothing between here and the caller may hold text back: no cache, no proxy
+    # buffering (nginx reads X-Accel-Buffering), and no compression is ever applied.
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
+
+
+def create_api(service: Service, *, api_keys: Sequence[str], max_body: int = MAX_BODY) -> FastAPI:
+    """The ASGI app. With ``api_keys``, ``/v1/*`` and ``/metrics`` need one of them as
+    a bearer token."""
+    api = FastAPI(title="session-harvest", docs_url=None, redoc_url=None, openapi_url=None)
+    keys = [key.encode() for key in api_keys]
+
+    def authorized(request: Request) -> None:
+        if keys and not _bearer_matches(request.headers.get("authorization"), keys):
+            raise ApiError(
+                401,
+                "missing or wrong API key: send `Authorization: Bearer KEY` with a key from "
+                "[server] api_keys or HARVEST_API_KEY",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+
+    guarded = [Depends(authorized)]
+
+    async def body_of(request: Request) -> dict[str, Any]:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body:
+            raise _too_large(max_body)
+        parts, size = [], 0
+        async for part in request.stream():
+            size += len(part)
+            if size > max_body:
+                raise _too_large(max_body)
+            parts.append(part)
+        return parse_json(b"".join(parts))
+
+    @api.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/readyz")
+    async def readyz() -> JSONResponse:
+        ready, body = await service.readiness()
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @api.get("/metrics", dependencies=guarded)
+    async def metrics() -> Response:
+        return Response(await service.metrics_text(), media_type=CONTENT_TYPE)
+
+    @api.get("/v1/models", dependencies=guarded)
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": await service.models()}
+
+    @api.get("/v1/models/{ident:path}", dependencies=guarded)
+    async def model(ident: str) -> dict[str, Any]:
+        return await service.model(ident)
+
+    @api.post("/v1/chat/completions", dependencies=guarded)
+    async def chat(request: Request) -> Response:
+        params = parse_chat(await body_of(request))
+        if params.stream:
+
+            async def frames() -> AsyncIterator[bytes]:
+                chunks = await service.chat(params)
+                async for frame in sse_frames(chunks, include_usage=params.include_usage):
+                    yield frame
+
+            return _Answer(frames, "text/event-stream; charset=utf-8", _SSE_HEADERS)
+
+        async def whole() -> AsyncIterator[bytes]:
+            yield _json(completion_json(await service.completion(params)))
+
+        return _Answer(whole, "application/json")
+
+    @api.post("/v1/images/generations", dependencies=guarded)
+    async def images(request: Request) -> Response:
+        params = parse_image(await body_of(request))
+
+        async def whole() -> AsyncIterator[bytes]:
+            yield _json(await service.image(params))
+
+        return _Answer(whole, "application/json")
+
+    @api.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error_response(exc)
+
+    @api.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = f"no such endpoint: {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        return _error_response(ApiError(exc.status_code, message))
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        error = ApiError(400, "the request is malformed", code="invalid_request_error")
+        return _error_response(error)
+
+    @api.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> JSONResponse:
+        error = error_for(exc)
+        if error.status >= 500 and error.code is None:
+            logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _error_response(error)
+
+    return api
+
+
+def _bearer_matches(header: str | None, keys: list[bytes]) -> bool:
+    scheme, _, token = (header or "").partition(" ")
+    given = token.strip().encode("utf-8", "replace")
+    matched = False
+    for key in keys:  # every key compared, in constant time each: no early exit to time
+        matched |= hmac.compare_digest(given, key)
+    return matched and scheme.lower() == "bearer"
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, f"the request body is over {limit} bytes", "invalid_request_error", "request_too_large"
+    )
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False).encode()
+
+
+def _error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+class _Answer(Response):
+    """A response whose head waits for its first piece; see the module's docstring."""
+
+    def __init__(
+        self,
+        produce: Callable[[], AsyncIterator[bytes]],
+        media_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(media_type=media_type, headers=headers)
+        # The length is not known before the end: the body goes out chunked.
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        self._produce = produce
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+            await self._answer(scope, send)
+            group.cancel_scope.cancel()
+
+    async def _answer(self, scope: Scope, send: Send) -> None:
+        pieces = self._produce()
+        async with contextlib.aclosing(pieces):  # type: ignore[type-var]
+            try:
+                first = await anext(pieces, None)
+            except Exception as exc:
+                error = error_for(exc)
+                if error.status >= 500 and error.code is None:
+                    logger.error("an answer failed", exc_info=exc)
+                await _error_response(error)(scope, _nothing, send)
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            if first is not None:
+                await send({"type": "http.response.body", "body": first, "more_body": True})
+            async for piece in pieces:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+async def _nothing() -> dict[str, Any]:
+    return {"type": "http.disconnect"}

@@ -1,0 +1,191 @@
+"""What ``harvest serve`` answers, without the web framework: models, chats and images
+from one ``AsyncClient`` on the app's store, counted in the server's metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import anyio
+
+from client import (
+    AsyncClient,
+    ChatCompletionChunk,
+    Event,
+    ImageResponse,
+    Provider,
+    UnknownModel,
+    UnknownProvider,
+)
+from client._openai import collect_completion, completion_chunks
+from client.providers import provider_class
+from storage import StorageError
+
+from ._api import ApiError, ChatParams, ImageParams, error_for, split_model
+from ._app import App
+from ._metrics import Metrics
+
+__all__ = ["Service"]
+
+logger = logging.getLogger("harvester.serve")
+
+
+class Service:
+    """The API's operations on ``app`` through ``client`` (both entered by the caller)."""
+
+    def __init__(self, app: App, client: AsyncClient, metrics: Metrics) -> None:
+        self.app = app
+        self.client = client
+        self.metrics = metrics
+        self.started = int(time.time())
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers served: the enabled ones."""
+        return [name for name in sorted(self.app.recipes) if self.app.config.provider(name).enabled]
+
+    def _profile(self, provider: str) -> str:
+        return self.app.config.provider(provider).profiles[0]
+
+    def adapter(self, provider: str) -> Provider:
+        if provider not in self.providers:
+            raise UnknownProvider(provider, self.providers)
+        provider_class(provider)  # a harvest-only recipe is not a chat provider
+        return self.client.provider(provider)
+
+    # -- health --------------------------------------------------------------------
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the store answers, and each provider's freshest credential."""
+        try:
+            credentials = await self.app.store.list()
+        except StorageError as exc:
+            return False, {"status": "unavailable", "error": str(exc)}
+        now = time.time()
+        providers: dict[str, Any] = {}
+        for name in self.providers:
+            usable = [c for c in credentials if c.provider == name and c.is_usable(now)]
+            expiries = [c.expires_at for c in usable if c.expires_at is not None]
+            expires = min(expiries) if expiries else None
+            providers[name] = {
+                "fresh": bool(usable),
+                "expires_at": _iso(expires) if expires is not None else None,
+                "expires_in": round(expires - now) if expires is not None else None,
+            }
+        return True, {"status": "ready", "providers": providers}
+
+    async def metrics_text(self) -> bytes:
+        credentials = await self.app.store.list()
+        return self.metrics.render(credentials, time.time())
+
+    # -- models --------------------------------------------------------------------
+
+    async def models(self) -> list[dict[str, Any]]:
+        """Every served provider's models and aliases, and its live list where a stored
+        credential can read it."""
+        listed: list[dict[str, Any]] = []
+        for name in self.providers:
+            adapter = self.adapter(name)
+            ids = [*adapter.models, *adapter.aliases]
+            profile = self._profile(name)
+            if await self.app.store.get(name, profile) is not None:
+                ids += await self.client.models(name, profile=profile)
+            listed += [self._model(name, model) for model in dict.fromkeys(ids)]
+        return listed
+
+    async def model(self, ident: str) -> dict[str, Any]:
+        provider, name = split_model(ident, self.providers)
+        adapter = self.adapter(provider)
+        if name not in adapter.models and name not in adapter.aliases:
+            # Maybe only the site knows it (its live list); UnknownModel lists the valid.
+            await self.client.resolve_model(provider, name, profile=self._profile(provider))
+        return self._model(provider, name)
+
+    def _model(self, provider: str, name: str) -> dict[str, Any]:
+        return {
+            "id": f"{provider}/{name}",
+            "object": "model",
+            "created": self.started,
+            "owned_by": provider,
+        }
+
+    # -- answers -------------------------------------------------------------------
+
+    async def chat(self, params: ChatParams) -> AsyncIterator[ChatCompletionChunk]:
+        """The chunks of a chat (``UnknownProvider``/``UnknownModel`` at once)."""
+        provider, model, events = await self._events(params.model, params.messages, params.options)
+        return completion_chunks(events, f"{provider}/{model}", reasoning=True)
+
+    async def completion(self, params: ChatParams) -> Any:
+        return await collect_completion(await self.chat(params))
+
+    async def image(self, params: ImageParams) -> dict[str, Any]:
+        _, _, events = await self._events(params.model, params.prompt, params.options)
+        images: list[dict[str, Any]] = []
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if isinstance(event, ImageResponse):
+                    images += [{"url": url, "revised_prompt": event.alt} for url in event.urls]
+        if not images:
+            raise ApiError(
+                502,
+                f"{params.model} answered no image; is it an image model?",
+                "upstream_error",
+                "no_image",
+                "model",
+            )
+        return {"created": int(time.time()), "data": images}
+
+    async def _events(
+        self, ident: str, messages: Any, options: dict[str, Any]
+    ) -> tuple[str, str, AsyncGenerator[Event, None]]:
+        provider, name = split_model(ident, self.providers)
+        try:
+            self.adapter(provider)
+            profile = self._profile(provider)
+            model = await self.client.resolve_model(provider, name, profile=profile)
+        except (UnknownProvider, UnknownModel):
+            label = self.metrics.provider_label(provider)
+            self.metrics.chats.labels(label, "other", "model_not_found").inc()
+            raise
+        events = self.client.stream(provider, messages, model=model, profile=profile, **options)
+        return provider, model, self._counted(provider, model, events)
+
+    async def _counted(
+        self, provider: str, model: str, events: AsyncGenerator[Event, None]
+    ) -> AsyncGenerator[Event, None]:
+        """``events`` with the request's outcome, time to first token and the streams in
+        flight counted."""
+        metrics = self.metrics
+        started = anyio.current_time()
+        outcome = "ok"
+        first = True
+        metrics.in_flight.inc()
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if first and isinstance(event, str | ImageResponse):
+                        first = False
+                        metrics.first_token.labels(provider).observe(anyio.current_time() - started)
+                    yield event
+        except anyio.get_cancelled_exc_class():
+            outcome = "cancelled"  # the caller went away (or the server is stopping)
+            raise
+        except GeneratorExit:
+            outcome = "cancelled"
+            raise
+        except Exception as exc:
+            outcome = error_for(exc).code or "error"
+            raise
+        finally:
+            metrics.in_flight.dec()
+            metrics.chats.labels(provider, model, outcome).inc()
+            took = anyio.current_time() - started
+            logger.info("%s/%s: %s in %.2fs", provider, model, outcome, took)
+
+
+def _iso(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
