@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ._asgi import Receive, Request, Scope, Send, read_request, respond, start
+from ._asgi import Message, Receive, Request, Scope, Send, read_request, respond, start
 
 
 @dataclass
@@ -57,6 +57,7 @@ class EmulatorState:
     streams_started: int = 0
     streams_finished: int = 0  # the last byte of an answer was handed to the server
     rotate_cookie: bool = False  # every streamed answer sets a new ``rot`` cookie
+    abandoned: int = 0  # answers whose client went away before their end
 
 
 S = TypeVar("S", bound=EmulatorState)
@@ -93,6 +94,7 @@ class Emulator(Generic[S]):
             self.state.requests.clear()
             self.state.chunk_delay = 0.01
             self.state.streams_started = self.state.streams_finished = 0
+            self.state.abandoned = 0
 
     # -- serving -----------------------------------------------------------------------
 
@@ -104,7 +106,32 @@ class Emulator(Generic[S]):
         if self.state.keep_requests:
             with self.state.lock:
                 self.state.requests.append(request)
-        await self.handle(request, send)
+        ended = asyncio.Event()
+        gone = asyncio.Event()
+
+        async def watched(message: Message) -> None:
+            if gone.is_set():
+                raise _ClientGone  # a real server stops sending to a reset stream
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                ended.set()
+
+        watcher = asyncio.ensure_future(self._watch(receive, ended, gone))
+        try:
+            await self.handle(request, watched)
+        except _ClientGone:
+            pass
+        finally:
+            watcher.cancel()
+
+    async def _watch(self, receive: Receive, ended: asyncio.Event, gone: asyncio.Event) -> None:
+        """Notice a client that goes away mid-answer (an HTTP/2 reset, a closed socket)."""
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if not ended.is_set():
+            gone.set()
+            with self.state.lock:
+                self.state.abandoned += 1
 
     async def handle(self, request: Request, send: Send) -> None:
         raise NotImplementedError
@@ -188,6 +215,10 @@ class Emulator(Generic[S]):
             await send({"type": "http.response.body", "body": piece, "more_body": True})
             if delay:
                 await asyncio.sleep(delay)
+
+
+class _ClientGone(Exception):
+    """The client of this answer has gone away."""
 
 
 def with_garbage(records: list[str], garbage: list[str]) -> list[str]:
