@@ -24,7 +24,7 @@ import uvicorn
 
 from client import AsyncClient, ConfigError
 
-from ._app import AnnouncedRefresher, App
+from ._app import App
 from ._daemon import Daemon
 from ._errors import HarvestError
 from ._metrics import Metrics
@@ -36,8 +36,6 @@ __all__ = ["GRACE", "serve"]
 logger = logging.getLogger("harvester.serve")
 
 GRACE = 10  # seconds open answers get to end after SIGINT/SIGTERM
-# How often a server that found another daemon looks whether its role became free.
-_TAKE_OVER_EVERY = 30.0
 
 
 async def serve(app: App, host: str, port: int) -> int:
@@ -50,8 +48,8 @@ async def serve(app: App, host: str, port: int) -> int:
         async with app, app.harvester as harvester:
             keeping = await app.store.claim_daemon() is None
             try:
-                refresher = AnnouncedRefresher(harvester, logger.info) if keeping else None
-                async with app.client(refresher) as client:
+                # The client logs why it harvests, the harvester what it harvested.
+                async with app.client(harvester if keeping else None) as client:
                     await _run(app, client, metrics, sock, keeping)
             finally:
                 await app.store.release_daemon()
@@ -128,10 +126,11 @@ async def _take_over_when_free(
         pid if pid is not None and pid > 0 else "unknown",
     )
     while True:
-        await anyio.sleep(_TAKE_OVER_EVERY)
+        # As often as a daemon looks for refresh requests: a claim attempt is one flock.
+        await anyio.sleep(app.config.harvester.poll_interval)
         if await app.store.claim_daemon() is None:
             logger.info("the other daemon has stopped: this server keeps the credentials now")
-            client.refresher = AnnouncedRefresher(app.harvester, logger.info)
+            client.refresher = app.harvester
             group.start_soon(daemon.keep)
             return
 

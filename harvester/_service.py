@@ -61,6 +61,7 @@ class Service:
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether the store answers, and each provider's freshest credential."""
         try:
+            await self.app.store.check()
             credentials = await self.app.store.list()
         except StorageError as exc:
             return False, {"status": "unavailable", "error": str(exc)}

@@ -63,8 +63,15 @@ class CredentialStore:
     ``store = await CredentialStore.open(path)`` and later ``await store.aclose()``).
     """
 
-    def __init__(self, path: Path, conn: aiosqlite.Connection, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        conn: aiosqlite.Connection,
+        clock: Callable[[], float],
+        identity: tuple[int, int] | None = None,
+    ) -> None:
         self._path = path
+        self._identity = identity  # the file opened: (device, inode)
         self._conn: aiosqlite.Connection | None = conn
         self._clock = clock
         self._lock = anyio.Lock()
@@ -101,7 +108,7 @@ class CredentialStore:
             with anyio.CancelScope(shield=True):
                 await conn.close()
             raise
-        return cls(path, conn, clock)
+        return cls(path, conn, clock, await anyio.to_thread.run_sync(_file_identity, path))
 
     @staticmethod
     async def exists(path: str | os.PathLike[str]) -> bool:
@@ -121,6 +128,19 @@ class CredentialStore:
             await self.release_daemon()
             if conn is not None:
                 await conn.close()
+
+    async def check(self) -> None:
+        """Raise ``StoreUnavailable`` unless the store answers a read and its file is
+        still the one opened: a database deleted or replaced under a running process
+        would take every later write into a file no one can open again."""
+        found = await anyio.to_thread.run_sync(_file_identity, self._path)
+        if self._identity is not None and found != self._identity:
+            raise StoreUnavailable(
+                str(self._path),
+                "the database file was removed or replaced while in use; restart this "
+                "process to open the one there now",
+            )
+        await self._run("SELECT count(*) FROM credentials")
 
     # -- the daemon ------------------------------------------------------------------
 
@@ -669,6 +689,14 @@ _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB =
     14,
     26,
 )
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 @asynccontextmanager

@@ -25,22 +25,25 @@ from urllib.parse import urlsplit
 from ..harvester._procs import PROFILE_PREFIX, chromium_processes
 from ..providers._cli import ROOT
 
-_LISTENING = re.compile(r"serving the OpenAI API on (http://\S+)/v1")
+LISTENING = re.compile(r"serving the OpenAI API on (http://\S+)/v1")
 
 
 class ServerProcess:
-    """One ``harvest serve --port 0``; ``url`` is its base (``http://host:port``)."""
+    """One ``harvest serve --port 0 ARGS`` (or another ``command``, such as a daemon);
+    ``url`` is its base (``http://host:port``)."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(
+        self, env: dict[str, str], *args: str, command: tuple[str, ...] = ("serve", "--port", "0")
+    ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="serve-"))
         self.env = {**env, "TMPDIR": str(self.tmp)}
-        self.args = ["serve", "--port", "0", *args]
+        self.args = [*command, *args]
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
-    def start(self, within: float = 60) -> ServerProcess:
+    def start(self, within: float = 60, ready: re.Pattern[str] = LISTENING) -> ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "harvester", *self.args],
             env=self.env,
@@ -52,10 +55,9 @@ class ServerProcess:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        line = self.wait_for(_LISTENING, within)
-        match = _LISTENING.search(line)
-        assert match is not None
-        self.url = match.group(1)
+        line = self.wait_for(ready, within)
+        match = LISTENING.search(line)
+        self.url = match.group(1) if match is not None else ""
         return self
 
     def _read(self) -> None:

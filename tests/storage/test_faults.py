@@ -138,3 +138,17 @@ async def test_a_read_only_file_system_is_not_called_a_bad_database(tiny_fs: Pat
         async with CredentialStore.open(path) as store:
             await store.put(Credential("cloudflare", user_agent="UA-2"))
     assert "not a session-harvest database" not in str(failed.value)
+
+
+@pytest.mark.anyio
+async def test_check_notices_a_database_removed_or_replaced_in_use(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.db"
+    async with CredentialStore.open(path) as store:
+        await store.check()
+        path.unlink()
+        with pytest.raises(StoreUnavailable, match="removed or replaced while in use"):
+            await store.check()
+        async with CredentialStore.open(path):
+            pass  # another process makes a new database at the same path
+        with pytest.raises(StoreUnavailable, match="removed or replaced while in use"):
+            await store.check()
