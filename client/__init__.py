@@ -37,7 +37,13 @@ from ._errors import (
 )
 from ._events import Event, FinishReason, ImageResponse, Reasoning, TextDelta, Usage, event_to_json
 from ._http import HTTPReply, HTTPTransport
-from ._openai import ChatCompletion, ChatCompletionChunk
+from ._openai import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Deltas,
+    collect_completion,
+    completion_chunks,
+)
 from ._provider import ChatRequest, Message, Provider
 from ._recipe import HarvestRecipe, Ready, Token
 from ._replay import Replay, describe_fingerprint, plan_replay, replay_for
@@ -59,6 +65,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "CredentialRejected",
+    "Deltas",
     "Event",
     "FinishReason",
     "HTTPReply",
@@ -91,6 +98,8 @@ __all__ = [
     "UnknownModel",
     "UnknownProvider",
     "Usage",
+    "collect_completion",
+    "completion_chunks",
     "curl_cffi_version",
     "default_database",
     "describe_fingerprint",

@@ -29,6 +29,7 @@ __all__ = [
     "ChoiceDelta",
     "ChunkChoice",
     "CompletionUsage",
+    "Deltas",
     "collect_completion",
     "completion_chunks",
 ]
@@ -161,46 +162,64 @@ class AsyncCompletions:
         return completion_chunks(events, model)
 
 
+class Deltas:
+    """Folds events into OpenAI delta fields, the one mapping of events to a message:
+    text as ``content``, an image answer as Markdown image links in ``content``, status
+    lines as ``reasoning_content`` (when ``reasoning``, else left out); the first delta
+    carries the role. Usage and the finish reason are kept for the last chunk."""
+
+    def __init__(self, *, reasoning: bool = False) -> None:
+        self.reasoning = reasoning
+        self.usage: Usage | None = None
+        self.finish: str | None = None
+        self.first = True
+
+    def feed(self, event: Event) -> dict[str, str] | None:
+        """The fields ``event`` adds to the message, or ``None`` if it adds none."""
+        fields: dict[str, str]
+        if isinstance(event, str):
+            fields = {"content": str(event)}
+        elif isinstance(event, ImageResponse):
+            fields = {"content": "\n".join(f"![{event.alt}]({url})" for url in event.urls)}
+        elif isinstance(event, Usage):
+            self.usage = event
+            return None
+        elif isinstance(event, FinishReason):
+            self.finish = event.reason
+            return None
+        elif isinstance(event, Reasoning) and self.reasoning:
+            fields = {"reasoning_content": event.status + "\n"}
+        else:
+            return None
+        if self.first:
+            self.first = False
+            return {"role": "assistant", **fields}
+        return fields
+
+    def last(self) -> dict[str, str]:
+        """The last chunk's delta: empty, but for the role if nothing came before."""
+        return {"role": "assistant"} if self.first else {}
+
+    @property
+    def finish_reason(self) -> str:
+        return self.finish or "stop"
+
+
 async def completion_chunks(
     events: AsyncIterator[Event], model: str, *, reasoning: bool = False
 ) -> AsyncIterator[ChatCompletionChunk]:
-    """``events`` as OpenAI chunks: the first delta carries the role, an image answer
-    becomes Markdown image links, and a last chunk with an empty delta carries the
-    finish reason and the usage. Status lines become ``reasoning_content`` deltas when
-    ``reasoning``, else they are left out."""
+    """``events`` as OpenAI chunks (see ``Deltas``), then a last chunk with an empty
+    delta that carries the finish reason and the usage."""
     ident = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
-    usage: Usage | None = None
-    finish: str | None = None
-    first = True
+    deltas = Deltas(reasoning=reasoning)
     async for event in events:
-        thought: str | None = None
-        text: str | None = None
-        if isinstance(event, str):
-            text = str(event)
-        elif isinstance(event, ImageResponse):
-            text = "\n".join(f"![{event.alt}]({url})" for url in event.urls)
-        elif isinstance(event, Usage):
-            usage = event
-            continue
-        elif isinstance(event, FinishReason):
-            finish = event.reason
-            continue
-        elif isinstance(event, Reasoning) and reasoning:
-            thought = event.status + "\n"
-        else:
-            continue
-        role = "assistant" if first else None
-        first = False
-        delta = ChoiceDelta(role=role, content=text, reasoning_content=thought)
-        yield ChatCompletionChunk(ident, created, model, [ChunkChoice(0, delta)])
-    yield ChatCompletionChunk(
-        ident,
-        created,
-        model,
-        [ChunkChoice(0, ChoiceDelta(role="assistant" if first else None), finish or "stop")],
-        usage=_usage(usage),
-    )
+        fields = deltas.feed(event)
+        if fields is not None:
+            delta = ChoiceDelta(**fields)
+            yield ChatCompletionChunk(ident, created, model, [ChunkChoice(0, delta)])
+    last = ChunkChoice(0, ChoiceDelta(**deltas.last()), deltas.finish_reason)
+    yield ChatCompletionChunk(ident, created, model, [last], usage=_usage(deltas.usage))
 
 
 async def collect_completion(chunks: AsyncIterator[ChatCompletionChunk]) -> ChatCompletion:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from client import (
     ChatCompletion,
-    ChatCompletionChunk,
     ClientError,
     CredentialRejected,
+    Deltas,
+    Event,
     NetworkError,
     NoCredential,
     ProviderError,
@@ -285,30 +288,7 @@ def _optional(data: Mapping[str, Any], name: str, kind: type, what: str) -> Any:
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
     return value
-
-
-def _chunk_dicts(chunk: ChatCompletionChunk, include_usage: bool) -> list[dict[str, Any]]:
-    """One chunk as OpenAI's wire chunks: the last one's usage goes in a chunk of its own
-    (``choices: []``) when asked for, and nowhere otherwise."""
-    base = {"id": chunk.id, "object": chunk.object, "created": chunk.created, "model": chunk.model}
-    choices = [
-        {
-            "index": c.index,
-            "delta": _drop_none(asdict(c.delta)),
-            "finish_reason": c.finish_reason,
-        }
-        for c in chunk.choices
-    ]
-    dicts = [{**base, "choices": choices}]
-    if include_usage:
-        dicts[0]["usage"] = None
-        if chunk.choices and chunk.choices[0].finish_reason is not None:
-            usage = asdict(chunk.usage) if chunk.usage is not None else _NO_USAGE
-            dicts.append({**base, "choices": [], "usage": usage})
-    return dicts
 
 
 _NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -318,22 +298,71 @@ def _frame(data: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
 
 
+class _Chunks:
+    """The SSE frames of one streamed chat. What every chunk shares is encoded once:
+    a frame per text piece is one small ``json.dumps`` and two joins."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.base = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+        self.include_usage = include_usage
+        shared = json.dumps(self.base, ensure_ascii=False)[:-1].encode()
+        self._open = b"data: " + shared + b', "choices": [{"index": 0, "delta": '
+        usage = b', "usage": null' if include_usage else b""
+        self._close = b', "finish_reason": null}]' + usage + b"}\n\n"
+
+    def delta(self, fields: Mapping[str, str]) -> bytes:
+        return self._open + json.dumps(fields, ensure_ascii=False).encode() + self._close
+
+    def end(self, deltas: Deltas) -> list[bytes]:
+        """The last chunk (its finish reason), then the usage chunk when asked for."""
+        choice = {"index": 0, "delta": deltas.last(), "finish_reason": deltas.finish_reason}
+        last: dict[str, Any] = {**self.base, "choices": [choice]}
+        if not self.include_usage:
+            return [_frame(last)]
+        usage = deltas.usage
+        counts = (
+            {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            }
+            if usage is not None
+            else _NO_USAGE
+        )
+        return [
+            _frame({**last, "usage": None}),
+            _frame({**self.base, "choices": [], "usage": counts}),
+        ]
+
+
 async def sse_frames(
-    chunks: AsyncIterator[ChatCompletionChunk], *, include_usage: bool
+    events: AsyncIterator[Event], model: str, *, include_usage: bool
 ) -> AsyncIterator[bytes]:
-    """The SSE body of a streamed chat. An error before the first frame is raised (the
-    caller answers it with a status); after it, it becomes an error frame, and what was
-    sent stands. ``data: [DONE]`` ends every stream that was started."""
+    """The SSE body of a streamed chat: ``chat.completion.chunk`` frames, the last one
+    with the finish reason, with ``include_usage`` a usage chunk, then ``[DONE]``. An
+    error before the first frame is raised (the caller answers it with a status); after
+    it, it becomes an error frame, and what was sent stands."""
+    chunks = _Chunks(model, include_usage)
+    deltas = Deltas(reasoning=True)
     started = False
     try:
-        async for chunk in chunks:
-            for data in _chunk_dicts(chunk, include_usage):
-                yield _frame(data)
+        async for event in events:
+            fields = deltas.feed(event)
+            if fields is not None:
+                yield chunks.delta(fields)
                 started = True
     except Exception as exc:
         if not started:
             raise
         yield _frame(error_for(exc).body())
+    else:
+        for frame in chunks.end(deltas):
+            yield frame
     yield DONE
 
 
@@ -344,4 +373,4 @@ def completion_json(completion: ChatCompletion) -> dict[str, Any]:
         choice["message"] = _drop_none(choice["message"])
     if body["usage"] is None:
         body["usage"] = _NO_USAGE
-    return body
+    return {"id": body.pop("id"), "object": body.pop("object"), **body}

@@ -104,8 +104,8 @@ def create_api(service: Service, *, api_keys: Sequence[str], max_body: int = MAX
         if params.stream:
 
             async def frames() -> AsyncIterator[bytes]:
-                chunks = await service.chat(params)
-                async for frame in sse_frames(chunks, include_usage=params.include_usage):
+                model, events = await service.chat(params)
+                async for frame in sse_frames(events, model, include_usage=params.include_usage):
                     yield frame
 
             return _Answer(frames, "text/event-stream; charset=utf-8", _SSE_HEADERS)

@@ -6,21 +6,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
 
 from client import (
     AsyncClient,
-    ChatCompletionChunk,
+    ChatCompletion,
     Event,
     ImageResponse,
     Provider,
     UnknownModel,
     UnknownProvider,
+    collect_completion,
+    completion_chunks,
 )
-from client._openai import collect_completion, completion_chunks
 from client.providers import provider_class
 from storage import StorageError
 
@@ -115,13 +116,15 @@ class Service:
 
     # -- answers -------------------------------------------------------------------
 
-    async def chat(self, params: ChatParams) -> AsyncIterator[ChatCompletionChunk]:
-        """The chunks of a chat (``UnknownProvider``/``UnknownModel`` at once)."""
+    async def chat(self, params: ChatParams) -> tuple[str, AsyncGenerator[Event, None]]:
+        """The model's full id and the events of a chat (``UnknownProvider`` and
+        ``UnknownModel`` at once, before anything is sent)."""
         provider, model, events = await self._events(params.model, params.messages, params.options)
-        return completion_chunks(events, f"{provider}/{model}", reasoning=True)
+        return f"{provider}/{model}", events
 
-    async def completion(self, params: ChatParams) -> Any:
-        return await collect_completion(await self.chat(params))
+    async def completion(self, params: ChatParams) -> ChatCompletion:
+        model, events = await self.chat(params)
+        return await collect_completion(completion_chunks(events, model, reasoning=True))
 
     async def image(self, params: ImageParams) -> dict[str, Any]:
         _, _, events = await self._events(params.model, params.prompt, params.options)

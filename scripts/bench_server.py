@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Benchmark ``harvest serve`` against the in-process ``AsyncClient``, in one run.
+
+The emulators and the CONNECT proxy run in a subprocess, the server in another (as it
+is deployed); both sides stream the same Cloudflare chat through the same proxy with
+the same credential, harvested once by real Chromium. In-process: ``AsyncClient.stream``
+in this process. Through the server: an HTTP client on loopback (curl_cffi, HTTP/1.1,
+one connection per stream) reading the server's SSE chunks. The ratio is the cost of
+the HTTP hop: the server's own work (OpenAI chunks, SSE, uvicorn) plus the extra parse
+here.
+
+    .venv/bin/python scripts/bench_server.py [--streams 200 1000] [--pieces 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+from bench_client import StreamFn, concurrent, one_stream, ours, row
+from curl_cffi.requests import AsyncSession
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from client import AsyncClient, BrowserConfig, Config, NetworkConfig  # noqa: E402
+from harvester import Harvester  # noqa: E402
+from tests.emulators.rig import BROWSER_ARGS  # noqa: E402
+
+MODEL = "cloudflare/llama-3.3-70b"
+_LISTENING = re.compile(r"serving the OpenAI API on (http://\S+)/v1")
+
+
+def through(session: AsyncSession, base: str) -> StreamFn:  # type: ignore[type-arg]
+    """A chat through the server: its SSE chunks' text pieces."""
+
+    async def stream(prompt: str) -> AsyncIterator[str]:
+        body = {
+            "model": MODEL,
+            "stream": True,
+            "messages": [{"role": "user", "content": prompt}],
+        }
+        response = await session.post(f"{base}/v1/chat/completions", json=body, stream=True)
+        try:
+            async for line in response.aiter_lines():
+                if not line.startswith(b"data: {"):
+                    continue  # blank separators and the final [DONE]
+                for choice in json.loads(line[6:])["choices"]:
+                    if text := choice["delta"].get("content"):
+                        yield text
+        finally:
+            await response.aclose()
+
+    return stream
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peak(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def start_server(work: Path, info: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    others = ("flowgpt", "freenetfly", "g4f_space")  # nothing to harvest at its start
+    toml = [
+        f"database = {json.dumps(str(work / 'credentials.db'))}",
+        "[browser]",
+        f"args = {json.dumps(list(BROWSER_ARGS))}",
+        "[network]",
+        f"proxy = {json.dumps(info['proxy'])}",
+        f"ca_bundle = {json.dumps(info['ca_file'])}",
+        *(f"[providers.{name}]\nenabled = false" for name in others),
+    ]
+    (work / "serve.toml").write_text("\n".join(toml) + "\n")
+    env = {**os.environ, "HARVEST_CONFIG": str(work / "serve.toml")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "harvester", "serve", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stderr is not None
+    for line in server.stderr:
+        if match := _LISTENING.search(line):
+            # Keep draining its log so the server never blocks on a full pipe.
+            threading.Thread(target=server.stderr.read, daemon=True).start()
+            return server, match.group(1)
+    raise SystemExit(f"the server did not start (exit {server.wait()})")
+
+
+async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> None:
+    config = Config(
+        database=work / "credentials.db",
+        browser=BrowserConfig(args=BROWSER_ARGS),
+        network=NetworkConfig(proxy=info["proxy"], ca_bundle=Path(info["ca_file"])),
+    )
+    print("harvesting Cloudflare once with real Chromium...", file=sys.stderr)
+    await Harvester(config).refresh("cloudflare")
+    server, base = start_server(work, info)
+    prompt = f"count to {args.pieces}"
+    results = {}
+    try:
+        session: AsyncSession = AsyncSession(max_clients=max(args.streams), timeout=300)  # type: ignore[type-arg]
+        async with AsyncClient(config) as client:
+            mine, hop = ours(client, model="llama-3.3-70b"), through(session, base)
+            await one_stream(mine, "count to 3")  # warm both: connections, sessions
+            await one_stream(hop, "count to 3")
+            for n in args.streams:
+                print(
+                    f"{n} concurrent streams, in-process then through the server...",
+                    file=sys.stderr,
+                )
+                inside = await concurrent(mine, n, prompt)
+                reset_peak(server.pid)
+                served = await concurrent(hop, n, prompt)
+                served["server_rss"] = peak_rss(server.pid)
+                results[n] = (inside, served)
+        await session.close()
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    print(
+        f"\nCloudflare emulator through the CONNECT proxy, {args.pieces} text pieces per "
+        "stream; time to first token of each stream, from its start"
+    )
+    print(row("measure", "server", "in-process", "ratio"))
+    print(row("-" * 44, "-" * 12, "-" * 12, "-" * 8))
+    for n, (inside, served) in results.items():
+        print(
+            row(
+                f"{n} streams: completed",
+                f"{served['completed']:.0f}/{n}",
+                f"{inside['completed']:.0f}/{n}",
+                "",
+            )
+        )
+        for key in ("p50", "p99"):
+            print(
+                row(
+                    f"{n} streams: time to first token {key}",
+                    f"{served[key] * 1000:.0f} ms",
+                    f"{inside[key] * 1000:.0f} ms",
+                    f"{served[key] / inside[key]:.2f}x",
+                )
+            )
+        print(
+            row(
+                f"{n} streams: all done",
+                f"{served['wall']:.2f} s",
+                f"{inside['wall']:.2f} s",
+                f"{served['wall'] / inside['wall']:.2f}x",
+            )
+        )
+        print(
+            row(
+                f"{n} streams: peak RSS (server / this process)",
+                f"{served['server_rss'] / 2**20:.0f} MiB",
+                f"{inside['rss'] / 2**20:.0f} MiB",
+                "",
+            )
+        )
+
+
+def serve_and_run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as directory:
+        work = Path(directory)
+        rig = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.emulators.rig",
+                str(work / "rig"),
+                "--chunk-delay",
+                str(args.chunk_delay),
+                "--whole-records",
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert rig.stdout is not None
+            info = json.loads(rig.stdout.readline())
+            anyio.run(main, args, work, info)
+        finally:
+            assert rig.stdin is not None
+            rig.stdin.close()
+            rig.wait(30)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, nargs="+", default=[200, 1000])
+    parser.add_argument("--pieces", type=int, default=50, help="text pieces per stream")
+    parser.add_argument(
+        "--chunk-delay",
+        type=float,
+        default=0.0,
+        help="seconds the emulator waits between pieces (0: as fast as it can send)",
+    )
+    serve_and_run(parser.parse_args())
