@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import logging
 import os
@@ -76,7 +77,12 @@ def main(
     try:
         known = sorted(recipes) if recipes is not None else provider_names()
         config = load_config(args.config, known_providers=known)
-        code: int = anyio.run(args.command, App(config, known=recipes), args)
+        # The server runs on uvloop where it is installed: its event loop and socket
+        # writes carry every answer's frames (measured: scripts/bench_server.py).
+        options = {"use_uvloop": args.command is _serve and _has_uvloop()}
+        code: int = anyio.run(
+            args.command, App(config, known=recipes), args, backend_options=options
+        )
     except (ClientError, StorageError, HarvestError) as exc:
         print(f"harvest: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError | UnknownProvider | UnknownModel) else 1
@@ -89,6 +95,10 @@ def main(
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell shows for a writer whose pipe closed
     return code
+
+
+def _has_uvloop() -> bool:
+    return importlib.util.find_spec("uvloop") is not None
 
 
 def _profile(value: str) -> str:

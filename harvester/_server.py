@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import anyio
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -53,6 +53,8 @@ def create_api(service: Service, *, api_keys: Sequence[str], max_body: int = MAX
     api = FastAPI(title="session-harvest", docs_url=None, redoc_url=None, openapi_url=None)
     keys = [key.encode() for key in api_keys]
 
+    # Called first in each guarded route: a FastAPI dependency would cost a thread hop
+    # per request (sync dependencies run in a thread pool).
     def authorized(request: Request) -> None:
         if keys and not _bearer_matches(request.headers.get("authorization"), keys):
             raise ApiError(
@@ -62,8 +64,6 @@ def create_api(service: Service, *, api_keys: Sequence[str], max_body: int = MAX
                 "invalid_request_error",
                 "invalid_api_key",
             )
-
-    guarded = [Depends(authorized)]
 
     async def body_of(request: Request) -> dict[str, Any]:
         declared = request.headers.get("content-length", "")
@@ -86,20 +86,24 @@ def create_api(service: Service, *, api_keys: Sequence[str], max_body: int = MAX
         ready, body = await service.readiness()
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @api.get("/metrics", dependencies=guarded)
-    async def metrics() -> Response:
+    @api.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        authorized(request)
         return Response(await service.metrics_text(), media_type=CONTENT_TYPE)
 
-    @api.get("/v1/models", dependencies=guarded)
-    async def models() -> dict[str, Any]:
+    @api.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        authorized(request)
         return {"object": "list", "data": await service.models()}
 
-    @api.get("/v1/models/{ident:path}", dependencies=guarded)
-    async def model(ident: str) -> dict[str, Any]:
+    @api.get("/v1/models/{ident:path}")
+    async def model(request: Request, ident: str) -> dict[str, Any]:
+        authorized(request)
         return await service.model(ident)
 
-    @api.post("/v1/chat/completions", dependencies=guarded)
+    @api.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
+        authorized(request)
         params = parse_chat(await body_of(request))
         if params.stream:
 
@@ -115,8 +119,9 @@ def create_api(service: Service, *, api_keys: Sequence[str], max_body: int = MAX
 
         return _Answer(whole, "application/json")
 
-    @api.post("/v1/images/generations", dependencies=guarded)
+    @api.post("/v1/images/generations")
     async def images(request: Request) -> Response:
+        authorized(request)
         params = parse_image(await body_of(request))
 
         async def whole() -> AsyncIterator[bytes]:
