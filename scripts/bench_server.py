@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,13 @@ def through(session: AsyncSession, base: str) -> StreamFn:  # type: ignore[type-
             await response.aclose()
 
     return stream
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each measure's median over the runs; completed streams: the fewest of any run."""
+    merged = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    merged["completed"] = min(run["completed"] for run in runs)
+    return merged
 
 
 def peak_rss(pid: int) -> int:
@@ -123,15 +131,19 @@ async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> No
             await one_stream(mine, "count to 3")  # warm both: connections, sessions
             await one_stream(hop, "count to 3")
             for n in args.streams:
-                print(
-                    f"{n} concurrent streams, in-process then through the server...",
-                    file=sys.stderr,
-                )
-                inside = await concurrent(mine, n, prompt)
-                reset_peak(server.pid)
-                served = await concurrent(hop, n, prompt)
-                served["server_rss"] = peak_rss(server.pid)
-                results[n] = (inside, served)
+                print(f"{n} concurrent streams, {args.runs} runs each side...", file=sys.stderr)
+                insides, serveds = [], []
+                for run in range(args.runs):
+                    # Alternate which side goes first: neither always meets the other's
+                    # leftovers (garbage, warm caches).
+                    for side in ("in", "out") if run % 2 == 0 else ("out", "in"):
+                        if side == "in":
+                            insides.append(await concurrent(mine, n, prompt))
+                        else:
+                            reset_peak(server.pid)
+                            serveds.append(await concurrent(hop, n, prompt))
+                            serveds[-1]["server_rss"] = peak_rss(server.pid)
+                results[n] = (median_of(insides), median_of(serveds))
         await session.close()
     finally:
         server.terminate()
@@ -139,7 +151,7 @@ async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> No
 
     print(
         f"\nCloudflare emulator through the CONNECT proxy, {args.pieces} text pieces per "
-        "stream; time to first token of each stream, from its start"
+        f"stream; medians of {args.runs} runs; time to first token of each stream, from its start"
     )
     print(row("measure", "server", "in-process", "ratio"))
     print(row("-" * 44, "-" * 12, "-" * 12, "-" * 8))
@@ -210,6 +222,7 @@ def serve_and_run(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[200, 1000])
+    parser.add_argument("--runs", type=int, default=5, help="runs per side and stream count")
     parser.add_argument("--pieces", type=int, default=50, help="text pieces per stream")
     parser.add_argument(
         "--chunk-delay",
