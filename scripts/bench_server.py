@@ -71,6 +71,12 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return merged
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -137,12 +143,16 @@ async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> No
                     # Alternate which side goes first: neither always meets the other's
                     # leftovers (garbage, warm caches).
                     for side in ("in", "out") if run % 2 == 0 else ("out", "in"):
+                        here, there = cpu_seconds(os.getpid()), cpu_seconds(server.pid)
                         if side == "in":
                             insides.append(await concurrent(mine, n, prompt))
+                            insides[-1]["cpu"] = cpu_seconds(os.getpid()) - here
                         else:
                             reset_peak(server.pid)
                             serveds.append(await concurrent(hop, n, prompt))
                             serveds[-1]["server_rss"] = peak_rss(server.pid)
+                            serveds[-1]["cpu"] = cpu_seconds(server.pid) - there
+                            serveds[-1]["client_cpu"] = cpu_seconds(os.getpid()) - here
                 results[n] = (median_of(insides), median_of(serveds))
         await session.close()
     finally:
@@ -179,6 +189,19 @@ async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> No
                 f"{served['wall']:.2f} s",
                 f"{inside['wall']:.2f} s",
                 f"{served['wall'] / inside['wall']:.2f}x",
+            )
+        )
+        print(
+            row(
+                f"{n} streams: CPU of the side doing the chats",
+                f"{served['cpu']:.2f} s",
+                f"{inside['cpu']:.2f} s",
+                f"{served['cpu'] / inside['cpu']:.2f}x",
+            )
+        )
+        print(
+            row(
+                f"{n} streams: CPU of the HTTP client here", f"{served['client_cpu']:.2f} s", "", ""
             )
         )
         print(
