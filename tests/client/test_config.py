@@ -274,3 +274,41 @@ def test_parse_duration(text: str | float, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
+
+
+def test_the_server_table_and_harvest_api_key(tmp_path: Path) -> None:
+    defaults = load_config(environ={}).server
+    assert (defaults.host, defaults.port, defaults.api_keys) == ("127.0.0.1", 8000, ())
+    path = write(
+        tmp_path,
+        '[server]\nhost = "0.0.0.0"\nport = 9000\napi_keys = ["sk-first-Yv3r", "sk-second-Qp7"]\n',
+    )
+    server = load_config(path, environ={}).server
+    assert (server.host, server.port) == ("0.0.0.0", 9000)
+    assert server.api_keys == ("sk-first-Yv3r", "sk-second-Qp7")
+    with_env = load_config(path, environ={"HARVEST_API_KEY": " sk-env-Zx1 "}).server
+    assert with_env.api_keys == ("sk-first-Yv3r", "sk-second-Qp7", "sk-env-Zx1")
+    same = load_config(path, environ={"HARVEST_API_KEY": "sk-first-Yv3r"}).server
+    assert same.api_keys == ("sk-first-Yv3r", "sk-second-Qp7")
+    shown = repr(load_config(path, environ={"HARVEST_API_KEY": "sk-env-Zx1"}))
+    assert "sk-" not in shown
+    assert "api_keys=<3 set>" in shown
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("[server]\nport = 70000\n", r"server\.port must be a port number"),
+        ('[server]\nport = "80"\n', r"server\.port must be a port number"),
+        ('[server]\napi_keys = "sk-one"\n', r"server\.api_keys must be a list"),
+        (
+            '[server]\napi_keys = [" sk-secret-Hh2 "]\n',
+            r"server\.api_keys must be a list of API keys",
+        ),
+        ('[server]\nkey = "x"\n', r"valid keys in \[server\]: api_keys, host, port"),
+    ],
+)
+def test_a_bad_server_table_never_echoes_a_key(tmp_path: Path, text: str, pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern) as caught:
+        load_config(write(tmp_path, text), environ={})
+    assert "sk-" not in str(caught.value)
