@@ -103,10 +103,12 @@ def test_api_keys_guard_v1_and_metrics_only(
         assert status == 401, path
         assert json.loads(body)["error"]["code"] == "invalid_api_key"
         assert headers["content-type"] == "application/json"
-    status, _, _ = server.request(
+    status, _, metrics = server.request(
         "GET", "/metrics", headers={"authorization": f"Bearer {from_env}"}
     )
     assert status == 200
+    assert configured.encode() not in metrics
+    assert from_env.encode() not in metrics
     for path in ("/healthz", "/readyz"):
         assert server.request("GET", path)[0] == 200
     assert server.stop() == 0
@@ -114,8 +116,9 @@ def test_api_keys_guard_v1_and_metrics_only(
     assert from_env not in server.output
 
 
-def test_sigterm_lets_an_open_stream_end_then_exits_0(
-    private_rig: Rig, chromium: str, tmp_path: Path, servers: list[ServerProcess]
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_lets_an_open_stream_end_then_exits_0(
+    private_rig: Rig, chromium: str, tmp_path: Path, servers: list[ServerProcess], sig: int
 ) -> None:
     site = private_rig.freenetfly
     site.state.split, site.state.chunk_delay = False, 0.1  # about 3 s for 30 records
@@ -131,8 +134,8 @@ def test_sigterm_lets_an_open_stream_end_then_exits_0(
     connection, response = server.stream(body)
     first = response.readline()
     assert b'"role": "assistant"' in first
-    server.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-    server.wait_for("stopping \\(SIGTERM\\)")
+    server.process.send_signal(sig)  # type: ignore[union-attr]
+    server.wait_for(f"stopping \\({signal.Signals(sig).name}\\)")
     server.wait_for("Shutting down")  # uvicorn has closed its listening socket
     host, port = re.findall(r"//([^:/]+):(\d+)", server.url)[0]
     with pytest.raises(ConnectionRefusedError):  # no new connection is accepted
