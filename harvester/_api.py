@@ -97,30 +97,27 @@ def error_for(exc: BaseException) -> ApiError:
         if exc.retry_after is not None:
             headers["retry-after"] = str(max(0, math.ceil(exc.retry_after)))
         return ApiError(429, str(exc), "rate_limit_error", "rate_limit_exceeded", headers=headers)
-    if isinstance(exc, CredentialRejected):
-        return ApiError(502, str(exc), "upstream_error", "credential_rejected")
-    if isinstance(exc, ProviderError):
-        return ApiError(502, str(exc), "upstream_error", "provider_error")
-    if isinstance(exc, NetworkError):
-        return ApiError(502, str(exc), "upstream_error", "network_error")
-    if isinstance(exc, StreamBroken):
-        return ApiError(502, str(exc), "upstream_error", "stream_broken")
-    if isinstance(exc, StreamTimeout):
-        return ApiError(504, str(exc), "upstream_error", "timeout")
-    if isinstance(exc, HarvestTimeout):
-        return ApiError(504, str(exc), "upstream_error", "harvest_timeout")
-    if isinstance(exc, BrowserNotFound):
-        return ApiError(503, str(exc), "server_error", "browser_not_found")
-    if isinstance(exc, HarvestError):
-        return ApiError(502, str(exc), "upstream_error", "harvest_failed")
-    if isinstance(exc, NoCredential):
-        return ApiError(503, str(exc), "server_error", "no_credential")
-    if isinstance(exc, StorageError):
-        return ApiError(503, str(exc), "server_error", "store_unavailable")
-    if isinstance(exc, ClientError):
-        return ApiError(502, str(exc), "upstream_error", "provider_error")
+    for kind, status, type_, code in _STATUSES:
+        if isinstance(exc, kind):
+            return ApiError(status, str(exc), type_, code)
     # Not ours to describe (a bug): the log has it, the caller gets no internals.
     return ApiError(500, "internal error; the server's log has the details", "server_error")
+
+
+# The first entry an error is an instance of gives its answer (subclasses first).
+_STATUSES: tuple[tuple[type[BaseException], int, str, str], ...] = (
+    (CredentialRejected, 502, "upstream_error", "credential_rejected"),
+    (ProviderError, 502, "upstream_error", "provider_error"),
+    (NetworkError, 502, "upstream_error", "network_error"),
+    (StreamBroken, 502, "upstream_error", "stream_broken"),
+    (StreamTimeout, 504, "upstream_error", "timeout"),
+    (HarvestTimeout, 504, "upstream_error", "harvest_timeout"),
+    (BrowserNotFound, 503, "server_error", "browser_not_found"),
+    (HarvestError, 502, "upstream_error", "harvest_failed"),
+    (NoCredential, 503, "server_error", "no_credential"),
+    (StorageError, 503, "server_error", "store_unavailable"),
+    (ClientError, 502, "upstream_error", "provider_error"),
+)
 
 
 def _not_found(exc: UnknownProvider | UnknownModel) -> str:

@@ -15,6 +15,7 @@ Then one row per provider: the same chat through the client and through the leas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import statistics
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -234,38 +235,50 @@ def row(name: str, ours_value: str, bare_value: str, ratio: str) -> str:
     return f"| {name:<44} | {ours_value:>12} | {bare_value:>12} | {ratio:>8} |"
 
 
-async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> None:
-    config = Config(
+def rig_config(work: Path, info: dict[str, str]) -> Config:
+    """A config for the rig ``rig_served`` started, with its database in ``work``."""
+    return Config(
         database=work / "credentials.db",
         browser=BrowserConfig(args=BROWSER_ARGS),
         network=NetworkConfig(proxy=info["proxy"], ca_bundle=Path(info["ca_file"])),
     )
+
+
+async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> None:
+    config = rig_config(work, info)
     print("harvesting the emulators once with real Chromium...", file=sys.stderr)
     async with Harvester(config) as harvester:
         credentials = {name: await harvester.refresh(name) for name in BARE}
     await run(args, config, credentials, info)
 
 
+@contextlib.contextmanager
+def rig_served(work: Path, chunk_delay: float = 0.0) -> Iterator[dict[str, str]]:
+    """The emulators behind the proxy in a subprocess of their own (its CPU is not
+    charged to what is measured), one piece per record; yields its proxy and CA file."""
+    command = [sys.executable, "-m", "tests.emulators.rig", str(work / "rig")]
+    rig = subprocess.Popen(
+        [*command, "--chunk-delay", str(chunk_delay), "--whole-records"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert rig.stdout is not None
+        yield json.loads(rig.stdout.readline())
+    finally:
+        assert rig.stdin is not None
+        rig.stdin.close()  # the rig serves until its stdin closes
+        rig.wait(30)
+
+
 def serve_and_run(args: argparse.Namespace) -> None:
     """The emulators in a subprocess of their own, the measurements here."""
     with tempfile.TemporaryDirectory(prefix="bench-client-") as directory:
         work = Path(directory)
-        command = [sys.executable, "-m", "tests.emulators.rig", str(work / "rig")]
-        rig = subprocess.Popen(
-            [*command, "--chunk-delay", "0", "--whole-records"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert rig.stdout is not None
-            info = json.loads(rig.stdout.readline())
+        with rig_served(work) as info:
             anyio.run(main, args, work, info)
-        finally:
-            assert rig.stdin is not None
-            rig.stdin.close()  # the rig serves until its stdin closes
-            rig.wait(30)
 
 
 # provider -> (model, the bare curl_cffi version of its protocol)

@@ -27,13 +27,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-from bench_client import StreamFn, concurrent, one_stream, ours, row
+from bench_client import StreamFn, concurrent, one_stream, ours, rig_config, rig_served, row
 from curl_cffi.requests import AsyncSession
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client import AsyncClient, BrowserConfig, Config, NetworkConfig  # noqa: E402
+from client import AsyncClient  # noqa: E402
 from harvester import Harvester  # noqa: E402
 from tests.emulators.rig import BROWSER_ARGS  # noqa: E402
 
@@ -120,11 +120,7 @@ def start_server(work: Path, info: dict[str, str]) -> tuple[subprocess.Popen[str
 
 
 async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> None:
-    config = Config(
-        database=work / "credentials.db",
-        browser=BrowserConfig(args=BROWSER_ARGS),
-        network=NetworkConfig(proxy=info["proxy"], ca_bundle=Path(info["ca_file"])),
-    )
+    config = rig_config(work, info)
     print("harvesting Cloudflare once with real Chromium...", file=sys.stderr)
     await Harvester(config).refresh("cloudflare")
     server, base = start_server(work, info)
@@ -217,29 +213,8 @@ async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> No
 def serve_and_run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-server-") as directory:
         work = Path(directory)
-        rig = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.emulators.rig",
-                str(work / "rig"),
-                "--chunk-delay",
-                str(args.chunk_delay),
-                "--whole-records",
-            ],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert rig.stdout is not None
-            info = json.loads(rig.stdout.readline())
+        with rig_served(work, args.chunk_delay) as info:
             anyio.run(main, args, work, info)
-        finally:
-            assert rig.stdin is not None
-            rig.stdin.close()
-            rig.wait(30)
 
 
 if __name__ == "__main__":
