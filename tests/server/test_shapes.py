@@ -3,6 +3,7 @@ statuses and envelopes, chunks into SSE frames."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,6 +34,7 @@ from harvester._api import (
     split_model,
     sse_frames,
 )
+from harvester._server import _Pieces
 from storage import StoreUnavailable
 
 CHAT = {"model": "freenetfly/gpt-4", "messages": [{"role": "user", "content": "Hi"}]}
@@ -181,3 +183,47 @@ async def test_an_error_before_the_first_frame_is_raised_after_it_is_a_frame() -
     assert frames[0]["choices"][0]["delta"]["content"] == "a"
     assert frames[1]["error"]["code"] == "stream_broken"
     assert frames[2] == "[DONE]"
+
+
+@pytest.mark.anyio
+async def test_pieces_ready_together_go_out_together_and_a_slow_reader_pauses_the_maker() -> None:
+    made: list[int] = []
+    release = asyncio.Event()
+
+    async def maker() -> AsyncIterator[bytes]:
+        yield b"first"
+        await release.wait()
+        for n in range(1000):  # all at once, no wait between them
+            made.append(n)
+            yield b"%d," % n
+
+    pieces = _Pieces(maker())
+    assert await pieces.first() == b"first"  # a lone piece goes alone, at once
+    release.set()
+    await asyncio.sleep(0.05)  # the reader is busy: the maker runs ahead, then waits
+    assert len(made) == _Pieces._AHEAD
+    batch = await pieces.next_batch()
+    assert batch == b"".join(b"%d," % n for n in range(_Pieces._AHEAD))
+    rest = b""
+    while (more := await pieces.next_batch()) is not None:
+        rest += more
+    assert batch + rest == b"".join(b"%d," % n for n in range(1000))
+    await pieces.aclose()
+
+
+@pytest.mark.anyio
+async def test_pieces_raise_an_error_before_the_first_and_close_the_maker() -> None:
+    closed = []
+
+    async def failing() -> AsyncIterator[bytes]:
+        try:
+            raise NetworkError("down")
+            yield b""  # pragma: no cover - makes it a generator
+        finally:
+            closed.append(True)
+
+    pieces = _Pieces(failing())
+    with pytest.raises(NetworkError):
+        await pieces.first()
+    await pieces.aclose()
+    assert closed == [True]
