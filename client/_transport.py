@@ -249,6 +249,10 @@ class Transport:
             # after we stopped waiting for it (an abandoned or stalled stream).
             CurlOpt.LOW_SPEED_LIMIT: 1,
             CurlOpt.LOW_SPEED_TIME: int(low_speed) + 1,
+            # Concurrent requests of a new session wait for its first connection and
+            # multiplex on it, as Chromium's do, instead of each opening its own (N
+            # handshakes from one address within milliseconds).
+            CurlOpt.PIPEWAIT: 1,
         }
         options.update(replay_options(credential))
         session: AsyncSession[Response] = AsyncSession(

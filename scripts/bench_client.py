@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -266,11 +268,26 @@ def rig_served(work: Path, chunk_delay: float = 0.0) -> Iterator[dict[str, str]]
     )
     try:
         assert rig.stdout is not None
-        yield json.loads(rig.stdout.readline())
+        info = json.loads(rig.stdout.readline())
+        yield {**info, "pid": str(rig.pid), "directory": str(work / "rig")}
     finally:
         assert rig.stdin is not None
         rig.stdin.close()  # the rig serves until its stdin closes
         rig.wait(30)
+
+
+def tunnels(info: dict[str, str], host: str) -> int:
+    """How many tunnels (TCP + TLS handshakes) the rig's proxy opened to ``host``."""
+    report = Path(info["directory"]) / "connects.json"
+    report.unlink(missing_ok=True)
+    os.kill(int(info["pid"]), signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while not report.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the rig did not report its tunnels")
+        time.sleep(0.01)
+    time.sleep(0.01)  # written in one call, but let it finish
+    return int(json.loads(report.read_text()).get(host, 0))
 
 
 def serve_and_run(args: argparse.Namespace) -> None:
@@ -299,16 +316,31 @@ async def run(
     credential = credentials["cloudflare"]
     big = f"count to {args.chunks}"
     small = f"count to {args.pieces}"
-    session: AsyncSession = AsyncSession(  # type: ignore[type-arg]
-        impersonate=credential.impersonate,
-        # The emulator binds its clearance to the browser's JA4, as the real site does:
-        # bare curl needs the same fingerprint options to be let in at all.
-        curl_options=replay_options(credential),
-        proxy=info["proxy"],
-        verify=info["ca_file"],
-        max_clients=512,
-        http_version="v2tls",
-    )
+
+    def bare_session() -> AsyncSession:  # type: ignore[type-arg]
+        return AsyncSession(
+            impersonate=credential.impersonate,
+            # The emulator binds its clearance to the browser's JA4, as the real site does:
+            # bare curl needs the same fingerprint options to be let in at all.
+            curl_options=replay_options(credential),
+            proxy=info["proxy"],
+            verify=info["ca_file"],
+            max_clients=512,
+            http_version="v2tls",
+        )
+
+    print(f"{args.streams} concurrent streams on a new session...", file=sys.stderr)
+    host = "playground.ai.cloudflare.com:443"
+    start = tunnels(info, host)
+    async with AsyncClient(config) as fresh:
+        cold_ours = await concurrent(ours(fresh), args.streams, small)
+    middle = tunnels(info, host)
+    cold = bare_session()
+    cold_bare = await concurrent(bare(cold, credential), args.streams, small)
+    await cold.close()
+    cold_ours["handshakes"] = middle - start
+    cold_bare["handshakes"] = tunnels(info, host) - middle
+    session = bare_session()
     async with AsyncClient(config) as client:
         mine, theirs = ours(client), bare(session, credential)
         # Warm both (TLS connection, HTTP/2 session) so the first run is not charged.
@@ -359,6 +391,22 @@ async def run(
         )
     )
     n = args.streams
+    print(
+        row(
+            f"new session, {n} concurrent: TLS handshakes",
+            f"{cold_ours['handshakes']:.0f}",
+            f"{cold_bare['handshakes']:.0f}",
+            "",
+        )
+    )
+    print(
+        row(
+            f"new session, {n} concurrent: first event p50",
+            f"{cold_ours['p50'] * 1000:.0f} ms",
+            f"{cold_bare['p50'] * 1000:.0f} ms",
+            f"{cold_ours['p50'] / cold_bare['p50']:.2f}x",
+        )
+    )
     print(
         row(
             f"{n} concurrent streams: completed",

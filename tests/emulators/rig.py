@@ -3,6 +3,7 @@
 Run as ``python -m tests.emulators.rig DIR`` it serves until stdin closes (or it is
 killed) and prints (and writes to ``DIR/rig.json``) the proxy URL and the CA file: the
 benchmarks use it that way, so the servers do not share a process with what is measured.
+SIGUSR1 makes it write the tunnels each host got so far to ``DIR/connects.json``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +136,13 @@ def main() -> None:
         emulator.state.split = not args.whole_records
     info = {"proxy": rig.proxy.url, "ca_file": str(rig.ca_file)}
     (directory / "rig.json").write_text(json.dumps(info))
+
+    def report(_signal: int, _frame: object) -> None:
+        # SIGUSR1: how many tunnels (TCP + TLS handshakes) each host got so far.
+        counts = {host: rig.proxy.connects.count(host) for host in set(rig.proxy.connects)}
+        (directory / "connects.json").write_text(json.dumps(counts))
+
+    signal.signal(signal.SIGUSR1, report)
     print(json.dumps(info), flush=True)
     try:
         sys.stdin.read()  # until the parent closes our stdin or exits
