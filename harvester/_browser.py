@@ -121,7 +121,6 @@ class BrowserInfo:
     version: str  # e.g. "156.0.8078.79"
     user_agent: str  # the user agent with "HeadlessChrome" replaced
     metadata: Mapping[str, Any]  # CDP userAgentMetadata: brands, full version list, ...
-    accept_language: str = "en-US,en"  # Chromium adds the q-values itself
 
     @property
     def major(self) -> int:
@@ -417,12 +416,16 @@ class Page:
         return await _send(self.browser, self._connection, command)
 
     async def set_user_agent(self, info: BrowserInfo) -> None:
-        """Present ``info``'s user agent and client hints (before navigating)."""
+        """Present ``info``'s user agent and client hints (before navigating).
+
+        No ``acceptLanguage``: the override would move Accept-Language up in every
+        request (after User-Agent on a page load), an order stock Chromium never sends.
+        The language comes from ``--lang`` instead, which keeps Chromium's own order.
+        """
         metadata = cdp.emulation.UserAgentMetadata.from_json(dict(info.metadata))
         await self.send(
             cdp.emulation.set_user_agent_override(
                 user_agent=info.user_agent,
-                accept_language=info.accept_language,
                 platform=_navigator_platform(info),
                 user_agent_metadata=metadata,
             )

@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 from client import ClientConfig, Transport, describe_fingerprint
-from fingerprint import Fingerprint, parse_client_hello
+from fingerprint import Fingerprint, parse_client_hello, request_headers
 from harvester._browser import Chromium
 from harvester._capture import capture_browser
 from harvester._endpoint import FingerprintEndpoint
@@ -192,6 +192,69 @@ async def test_chromium_and_the_client_built_from_its_capture_agree(
         assert describe_fingerprint(credential) == (
             "nearest chrome150, differs in grease sigalg, trust-anchor order"
         )
+
+
+_FETCHES = {
+    "get": "{}",
+    "post": '{method: "POST", headers: {"content-type": "application/json"}, body: "{}"}',
+}
+
+
+async def _request_shapes(
+    browser: Chromium, endpoint: FingerprintEndpoint, *, identity: bool
+) -> dict[str, list[tuple[str, str]]]:
+    """The headers (in wire order) of a page load and of a same-origin fetch GET and
+    POST from that page, with the harvest's identity override or with none."""
+    assert browser.info is not None
+    page = await browser.new_page()
+    try:
+        if identity:
+            await page.set_user_agent(browser.info)
+        token = endpoint.new_token()
+        await page.navigate(endpoint.url(token))
+        (document,) = await endpoint.capture(token)
+        shapes = {"document": list(document.fingerprint.headers)}
+        for kind, init in _FETCHES.items():
+            token = endpoint.new_token()
+            # The endpoint answers one request per connection and closes it: a fetch
+            # that races the page's closing connection is tried once more.
+            url = json.dumps(endpoint.url(token))
+            call = f"fetch({url}, {init}).catch(() => fetch({url}, {init})).then(r => r.text())"
+            await page.evaluate(call, await_promise=True)
+            (fetched,) = await endpoint.capture(token)
+            shapes[kind] = list(fetched.fingerprint.headers)
+        return shapes
+    finally:
+        await page.close()
+
+
+@pytest.mark.browser
+async def test_the_identity_override_keeps_stock_chromiums_header_order(
+    endpoint: FingerprintEndpoint, chromium: str
+) -> None:
+    # The harvesting browser earns the clearance: it must send what stock Chromium
+    # sends. An override with acceptLanguage moved Accept-Language up in every request.
+    browser = await Chromium.launch(Path(chromium), args=endpoint.browser_args)
+    try:
+        ours = await _request_shapes(browser, endpoint, identity=True)
+        stock = await _request_shapes(browser, endpoint, identity=False)
+    finally:
+        await browser.close()
+    assert browser.info is not None
+    for kind in ("document", "get", "post"):
+        assert [k for k, _ in ours[kind]] == [k for k, _ in stock[kind]], kind
+        mine, theirs = dict(ours[kind]), dict(stock[kind])
+        assert mine["accept-language"] == theirs["accept-language"] == "en-US,en;q=0.9"
+        assert mine["user-agent"] == browser.info.user_agent
+        assert "HeadlessChrome" not in mine["user-agent"]
+    # The client's rule for API calls orders these exactly as Chromium sent them.
+    for kind in ("get", "post"):
+        sent = [(k, v) for k, v in ours[kind] if not k.startswith(":")]
+        length = dict(sent).get("content-length")
+        rebuilt = request_headers(
+            reversed(sent), content_length=int(length) if length is not None else None
+        )
+        assert [k for k, _ in rebuilt] == [k for k, _ in sent], kind
 
 
 @pytest.mark.browser
