@@ -109,7 +109,7 @@ class G4FSpaceProvider(Provider):
         self, session: ProviderSession, prompt: str, seed: int, width: int, height: int
     ) -> AsyncIterator[Event]:
         yield Reasoning("Acquiring GPU Token")
-        headers = [*_zerogpu(session.tokens), *_space_headers(_FLUX), *_POST]
+        headers = [*_zerogpu(session.tokens), *_space_headers(_FLUX), *_post(_FLUX)]
         body = {
             "data": [prompt, seed, width, height, True, 1],
             "event_data": None,
@@ -165,7 +165,7 @@ class G4FSpaceProvider(Provider):
             "POST",
             f"{space}/gradio_api/queue/join?__theme=light",
             json_body=body,
-            headers=[*headers, *_POST],
+            headers=[*headers, *_post(space)],
         )
         if not isinstance(joined, dict) or "event_id" not in joined:
             raise ProviderError(
@@ -273,9 +273,10 @@ def _zerogpu(tokens: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def _space_headers(space: str) -> list[tuple[str, str]]:
+    """A same-origin fetch's headers from the space's page. Origin is a POST's alone
+    (``_post``): Chromium sends none on a same-origin GET."""
     return [
         ("accept", "*/*"),
-        ("origin", space),
         ("sec-fetch-site", "same-origin"),
         ("sec-fetch-mode", "cors"),
         ("sec-fetch-dest", "empty"),
@@ -287,4 +288,5 @@ def _session_hash() -> str:
     return "".join(random.choices(string.ascii_lowercase + string.digits, k=10))
 
 
-_POST = (("content-type", "application/json"),)
+def _post(space: str) -> list[tuple[str, str]]:
+    return [("content-type", "application/json"), ("origin", space)]

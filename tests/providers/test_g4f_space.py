@@ -136,6 +136,10 @@ async def test_each_model_goes_its_own_way(stored: Config, g4f: G4FSpaceEmulator
     ]
     (join,) = [r for r in g4f.space_requests(FLUX_DEV_HOST) if r.path.endswith("/join")]
     assert join.json()["data"] == [PROMPT, 42, False, 1016, 1024, 3.5, 28]
+    # As Chromium's same-origin fetches: Origin on the POST, none on the GET.
+    (data,) = [r for r in g4f.space_requests(FLUX_DEV_HOST) if r.path.endswith("/data")]
+    assert join.header("origin") == f"https://{FLUX_DEV_HOST}"
+    assert data.header("origin") is None
 
     assert images(direct) == [ImageResponse((image_url(FLUX_HOST, PROMPT, 7),), PROMPT)]
     lines = statuses(direct)
