@@ -181,7 +181,7 @@ class Transport:
             raise RuntimeError("the client is closed")
         pooled = await self._session(credential)
         config = self._config
-        accept_encoding = next((v for k, v in headers if k == "accept-encoding"), None)
+        accept_encoding = next((v for k, v in headers if k.lower() == "accept-encoding"), None)
         pooled.users += 1
         try:
             try:

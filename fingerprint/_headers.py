@@ -95,7 +95,33 @@ def request_headers(
         merged["cookie"] = cookie
     if content_length is not None:
         merged["content-length"] = str(content_length)
-    return _sorted(list(merged.items()), _FETCH_ORDER)
+    ordered = _sorted(list(merged.items()), _FETCH_ORDER)
+    # Named as Chromium writes them on HTTP/1.1; on HTTP/2 curl lower-cases every name
+    # and drops Connection, as the protocol wants.
+    return [("Connection", "keep-alive"), *((_WIRE_CASE.get(k, k), v) for k, v in ordered)]
+
+
+# Chromium's own request headers as it names them on HTTP/1.1 (measured: the client
+# hints stay in lower case, a page's own headers keep the case its script wrote).
+_WIRE_CASE = {
+    name.lower(): name
+    for name in (
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Connection",
+        "Content-Length",
+        "Cookie",
+        "Origin",
+        "Referer",
+        "Sec-Fetch-Dest",
+        "Sec-Fetch-Mode",
+        "Sec-Fetch-Site",
+        "Sec-Fetch-User",
+        "Upgrade-Insecure-Requests",
+        "User-Agent",
+    )
+}
 
 
 def _sorted(headers: list[tuple[str, str]], order: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ import socket
 import ssl
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -77,7 +77,8 @@ class FingerprintEndpoint:
     ``await ep.capture(token)`` returns what that visit looked like.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, protocols: Sequence[str] = ("h2", "http/1.1")) -> None:
+        self.protocols = tuple(protocols)  # ALPN offered: ("http/1.1",) for an HTTP/1.1 site
         self._context: ssl.SSLContext | None = None
         self.certificate_pem = b""
         self.spki_hash = ""
@@ -118,7 +119,7 @@ class FingerprintEndpoint:
     def start(self) -> None:
         """Make the key and certificate and start serving (blocking: call it on a thread)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        self._context, spki, self.certificate_pem = _server_context(key)
+        self._context, spki, self.certificate_pem = _server_context(key, self.protocols)
         self.spki_hash = base64.b64encode(hashlib.sha256(spki).digest()).decode()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
@@ -374,7 +375,9 @@ def _summary(fingerprint: Fingerprint) -> bytes:
     ).encode()
 
 
-def _server_context(key: ec.EllipticCurvePrivateKey) -> tuple[ssl.SSLContext, bytes, bytes]:
+def _server_context(
+    key: ec.EllipticCurvePrivateKey, protocols: Sequence[str]
+) -> tuple[ssl.SSLContext, bytes, bytes]:
     """A TLS server context for ``localhost`` with a one-day self-signed certificate;
     the key's SubjectPublicKeyInfo; the certificate as PEM (for a client to trust)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
@@ -391,7 +394,7 @@ def _server_context(key: ec.EllipticCurvePrivateKey) -> tuple[ssl.SSLContext, by
         .sign(key, hashes.SHA256())
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.set_alpn_protocols(["h2", "http/1.1"])
+    context.set_alpn_protocols(list(protocols))
     # ssl loads keys from files only: a private directory, removed at once.
     with tempfile.TemporaryDirectory(prefix="session-harvest-fp-") as tmp:
         pem = Path(tmp) / "endpoint.pem"

@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 from client import ClientConfig, Transport, describe_fingerprint
-from fingerprint import Fingerprint, parse_client_hello, request_headers
+from fingerprint import Fingerprint, ordered_headers, parse_client_hello, request_headers
 from harvester._browser import Chromium
 from harvester._capture import capture_browser
 from harvester._endpoint import FingerprintEndpoint
@@ -254,7 +254,65 @@ async def test_the_identity_override_keeps_stock_chromiums_header_order(
         rebuilt = request_headers(
             reversed(sent), content_length=int(length) if length is not None else None
         )
-        assert [k for k, _ in rebuilt] == [k for k, _ in sent], kind
+        # As curl puts them on HTTP/2: every name lower-cased, no Connection.
+        on_h2 = [k.lower() for k, _ in rebuilt if k != "Connection"]
+        assert on_h2 == [k for k, _ in sent], kind
+
+
+@pytest.mark.browser
+async def test_chromium_over_http1_names_its_headers_in_canonical_case(
+    chromium: str, tmp_path: Path
+) -> None:
+    # What an HTTP/1.1-only site sees (the facts the client's HTTP/1.1 replay follows):
+    # Host and Connection: keep-alive first, Chromium's own names in canonical case,
+    # the client hints in lower case, page-set names as the page wrote them, and no
+    # Priority header (an HTTP/2 and HTTP/3 one).
+    async with FingerprintEndpoint(protocols=("http/1.1",)) as endpoint:
+        browser = await Chromium.launch(Path(chromium), args=endpoint.browser_args)
+        try:
+            shapes = await _request_shapes(browser, endpoint, identity=True)
+        finally:
+            await browser.close()
+    names = {kind: [k for k, _ in headers] for kind, headers in shapes.items()}
+    for kind, headers in shapes.items():
+        assert names[kind][:2] == ["Host", "Connection"], kind
+        assert dict(headers)["Connection"] == "keep-alive"
+        assert "priority" not in {n.lower() for n in names[kind]}
+        assert {"User-Agent", "Accept", "Accept-Encoding", "Accept-Language"} <= set(names[kind])
+        assert {"sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform"} <= set(names[kind])
+    assert names["get"][2:] == [
+        "sec-ch-ua-platform",
+        "User-Agent",
+        "sec-ch-ua",
+        "sec-ch-ua-mobile",
+        "Accept",
+        "Sec-Fetch-Site",
+        "Sec-Fetch-Mode",
+        "Sec-Fetch-Dest",
+        "Referer",
+        "Accept-Encoding",
+        "Accept-Language",
+    ]
+    assert names["post"][2] == "Content-Length"
+    assert "content-type" in names["post"]  # as the page's script wrote it
+    assert "Origin" in names["post"]
+
+    # The client, from the same request as a harvest stores it (lower case), to the
+    # same HTTP/1.1-only endpoint: the same names in the same case and order, but for
+    # Connection, which curl writes after the other headers (it builds that line itself).
+    assert browser.info is not None
+    stored = ordered_headers(shapes["get"], document=False)
+    credential = Credential(
+        provider="cloudflare",
+        user_agent=browser.info.user_agent,
+        browser_version=browser.info.version,
+        impersonate="chrome150",
+    )
+    async with FingerprintEndpoint(protocols=("http/1.1",)) as endpoint:
+        client = await measure(endpoint, credential, tmp_path, headers=request_headers(stored))
+    sent = [k for k, _ in client.headers]
+    assert sent[-1] == "Connection"
+    assert [n for n in sent if n != "Connection"] == [n for n in names["get"] if n != "Connection"]
 
 
 @pytest.mark.browser
