@@ -79,6 +79,7 @@ class _Target:
     profile: str
     wake: anyio.Event = field(default_factory=anyio.Event)
     requests: dict[int, float] = field(default_factory=dict)  # id -> requested_at
+    due_at: float = 0.0  # when the schedule wants the next harvest
 
     @property
     def name(self) -> str:
@@ -152,12 +153,15 @@ class Daemon:
                 backoff=tuning.backoff,
                 backoff_max=tuning.backoff_max,
             )
+            target.due_at = self.harvester.now() + delay
             if not target.requests:
                 if delay > 0:
                     logger.debug("%s: next harvest in %.0fs", target.name, delay)
                 with anyio.move_on_after(delay):
                     await target.wake.wait()
                 target.wake = anyio.Event()
+            if target.requests and await self._answered(target) and not self._due(target):
+                continue  # a harvest that landed after every request answers them all
             started = self.harvester.now()
             try:
                 await self.harvester.refresh(target.provider, target.profile)
@@ -175,6 +179,24 @@ class Daemon:
             for rid in served:
                 del target.requests[rid]
                 await _patiently(store.finish_refresh, rid)
+
+    async def _answered(self, target: _Target) -> bool:
+        """Finish the requests a credential harvested after them already answers (a
+        client asking while another client's harvest was landing): True if none is left.
+        A client wants a credential newer than its refusal, which came before its request."""
+        store = self.harvester.store
+        current = await _patiently(store.get, target.provider, target.profile)
+        if current is None or not current.is_usable(self.harvester.now()):
+            return False
+        answered = [rid for rid, at in target.requests.items() if current.harvested_at > at]
+        for rid in answered:
+            del target.requests[rid]
+            await _patiently(store.finish_refresh, rid)
+        return not target.requests
+
+    def _due(self, target: _Target) -> bool:
+        """Whether the schedule (not a request) wants a harvest now."""
+        return target.due_at <= self.harvester.now()
 
     async def _poll_requests(self, group: anyio.abc.TaskGroup) -> None:
         """Claim refresh requests from the store and wake the keepers they name."""

@@ -308,12 +308,16 @@ async def test_revocations_with_a_daemon_and_three_clients_fail_no_stream(
         await daemon_store.put(await session_of(transport))
         assert await daemon_store.claim_daemon() is None
 
-        async def serve() -> None:  # the daemon's contract: claim, harvest, finish
+        async def serve() -> None:
+            # The daemon's contract: claim; harvest unless a credential harvested after
+            # the request answers it already (another client's renewal landing); finish.
             nonlocal harvests
             while True:
                 for request in await daemon_store.take_refresh_requests("daemon"):
-                    harvests += 1
-                    await daemon_store.put(await session_of(transport))
+                    current = await daemon_store.get("freenetfly", "default")
+                    if current is None or current.harvested_at <= request.requested_at:
+                        harvests += 1
+                        await daemon_store.put(await session_of(transport))
                     await daemon_store.finish_refresh(request)
                 await anyio.sleep(0.02)
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
+import anyio
 import pytest
 
-from harvester._daemon import next_delay
+from client import Config
+from harvester import Harvester
+from harvester._daemon import Daemon, next_delay
 from storage import Credential, CredentialStatus
+
+from ._site import Site
 
 NOW = 1_800_000_000.0
 
@@ -58,3 +64,32 @@ def test_jitter_is_ten_percent_but_never_past_half_the_lead() -> None:
 def test_backoff_doubles_from_30s_up_to_30m(failures: int, expected: float) -> None:
     assert delay(fresh(3600), failures=failures) == expected
     assert delay(None, failures=failures, jitter=0.9) == pytest.approx(expected * 0.9)
+
+
+@pytest.mark.browser
+@pytest.mark.anyio
+async def test_a_request_answered_by_a_harvest_that_landed_after_it_harvests_nothing(
+    site: Site, config: Config
+) -> None:
+    # A client asks while another client's renewal is landing: that credential, harvested
+    # after the request, answers it; the daemon finishes the request without a browser run.
+    config = dataclasses.replace(
+        config, harvester=dataclasses.replace(config.harvester, poll_interval=0.5)
+    )
+    async with Harvester(config, recipes=site.recipes()) as harvester:
+        first = await harvester.refresh("site")
+        store = harvester.store
+        async with anyio.create_task_group() as group:
+            group.start_soon(Daemon(harvester, config).keep)
+            request = await store.request_refresh("site", "default", "refused")
+            landed = await store.put(
+                dataclasses.replace(first, harvested_at=request.requested_at + 0.001)
+            )
+            with anyio.fail_after(30):
+                while await store.pending_refreshes():  # noqa: ASYNC110 - the store has no event
+                    await anyio.sleep(0.05)
+            group.cancel_scope.cancel()
+        assert len(await store.recent_attempts("site", "default", limit=10)) == 1
+        current = await store.get("site", "default")
+        assert current is not None
+        assert current.generation == landed.generation
