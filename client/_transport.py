@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import certifi
-from curl_cffi import CurlOpt
+from curl_cffi import CurlHttpVersion, CurlOpt
 from curl_cffi.__version__ import __version__ as _curl_cffi_version
 from curl_cffi.requests import AsyncSession, BrowserType, Response
 from curl_cffi.requests.exceptions import RequestException
@@ -140,6 +140,8 @@ class _Pooled:
     session: AsyncSession[Response]
     users: int = 0
     retired: bool = False
+    # Whether its connections speak HTTP/2, learnt from its first answer (None: not yet).
+    http2: bool | None = None
 
 
 class Transport:
@@ -182,6 +184,8 @@ class Transport:
         pooled = await self._session(credential)
         config = self._config
         accept_encoding = next((v for k, v in headers if k.lower() == "accept-encoding"), None)
+        if pooled.http2:
+            headers = _cookie_fields(headers)
         pooled.users += 1
         try:
             try:
@@ -208,6 +212,7 @@ class Transport:
                 ) from None
             except RequestException as exc:
                 raise _translate(exc, url, during="the request", proxy=credential.proxy) from None
+            pooled.http2 = response.http_version == CurlHttpVersion.V2_0
             reply = Reply(response, url, config, credential.proxy)
             try:
                 yield reply
@@ -281,6 +286,19 @@ class Transport:
         if self._verify is None:
             self._verify = await anyio.to_thread.run_sync(_merge_ca, self._ca_bundle)
         return self._verify
+
+
+def _cookie_fields(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` with the Cookie header as one field per cookie, where it was: what
+    Chromium sends on HTTP/2 (on HTTP/1.1 it sends the one joined line, as the client
+    does on a session whose protocol it has not seen yet)."""
+    fields: list[tuple[str, str]] = []
+    for name, value in headers:
+        if name.lower() == "cookie":
+            fields += [("cookie", part) for part in value.split("; ") if part]
+        else:
+            fields.append((name, value))
+    return fields
 
 
 _warned: set[str] = set()

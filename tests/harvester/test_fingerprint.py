@@ -18,11 +18,13 @@ import anyio
 import pytest
 
 from client import ClientConfig, Transport, describe_fingerprint
+from client._cookies import cookie_header
 from fingerprint import Fingerprint, ordered_headers, parse_client_hello, request_headers
 from harvester._browser import Chromium
 from harvester._capture import capture_browser
+from harvester._endpoint import HOST as ENDPOINT_HOST
 from harvester._endpoint import FingerprintEndpoint
-from storage import Credential, CredentialStore
+from storage import Cookie, Credential, CredentialStore
 
 from ..emulators.rig import Rig
 from ..fingerprint.test_fingerprint import sigalg_grease_hello
@@ -313,6 +315,65 @@ async def test_chromium_over_http1_names_its_headers_in_canonical_case(
     sent = [k for k, _ in client.headers]
     assert sent[-1] == "Connection"
     assert [n for n in sent if n != "Connection"] == [n for n in names["get"] if n != "Connection"]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("protocols", "fields"),
+    [
+        pytest.param(
+            ("h2", "http/1.1"), [("cookie", "a=1"), ("cookie", "b=2"), ("cookie", "c=3")], id="h2"
+        ),
+        pytest.param(("http/1.1",), [("Cookie", "a=1; b=2; c=3")], id="http1"),
+    ],
+)
+async def test_cookies_go_out_in_the_fields_chromium_uses(
+    chromium: str, tmp_path: Path, protocols: tuple[str, ...], fields: list[tuple[str, str]]
+) -> None:
+    # Measured: Chromium sends one HTTP/2 cookie field per cookie, one joined line on
+    # HTTP/1.1. The client does too once its session has seen which protocol it speaks.
+    cookies = [
+        Cookie(name, value, domain=ENDPOINT_HOST)
+        for name, value in (("a", "1"), ("b", "2"), ("c", "3"))
+    ]
+    async with FingerprintEndpoint(protocols=protocols) as endpoint:
+        browser = await Chromium.launch(Path(chromium), args=endpoint.browser_args)
+        try:
+            assert browser.info is not None
+            page = await browser.new_page()
+            await page.set_user_agent(browser.info)
+            await page.set_cookies(cookies)
+            token = endpoint.new_token()
+            await page.navigate(endpoint.url(token))
+            (document,) = await endpoint.capture(token)
+            await page.close()
+        finally:
+            await browser.close()
+        chromium_fields = [(k, v) for k, v in document.fingerprint.headers if k.lower() == "cookie"]
+        assert chromium_fields == fields
+        ca = tmp_path / "endpoint.pem"
+        await anyio.Path(ca).write_bytes(endpoint.certificate_pem)
+        transport = Transport(ClientConfig(connect_timeout=5), ca_bundle=ca)
+        credential = Credential(provider="cloudflare", impersonate="chrome150")
+        sent = request_headers([("accept", "*/*")], cookie=cookie_header(cookies))
+        seen = []
+        try:
+            for _ in range(2):
+                token = endpoint.new_token()
+                async with transport.request(
+                    credential, "GET", endpoint.url(token), headers=sent
+                ) as reply:
+                    await reply.body()
+                (capture,) = await endpoint.capture(token)
+                seen.append(
+                    [(k, v) for k, v in capture.fingerprint.headers if k.lower() == "cookie"]
+                )
+        finally:
+            await transport.aclose()
+    # The first answer tells the session its protocol: from the second request on, the
+    # fields are Chromium's (the first one's single field is valid on both protocols).
+    assert seen[0] == [(fields[0][0], "a=1; b=2; c=3")]
+    assert seen[1] == fields
 
 
 @pytest.mark.browser
