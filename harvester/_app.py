@@ -83,6 +83,10 @@ class App:
             )
         return self._harvester
 
+    def enabled_providers(self) -> list[str]:
+        """The providers the config leaves enabled, sorted: what is kept and served."""
+        return [name for name in sorted(self.recipes) if self.config.provider(name).enabled]
+
     def recipe(self, provider: str) -> HarvestRecipe:
         """The recipe of ``provider``; ``UnknownProvider`` lists the valid ones (usable
         before entering, so a usage error opens nothing)."""

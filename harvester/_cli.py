@@ -266,9 +266,7 @@ async def _status(app: App, args: argparse.Namespace) -> int:
 
 async def _refresh(app: App, args: argparse.Namespace) -> int:
     config = app.config
-    names = args.providers or [
-        name for name in sorted(app.recipes) if config.provider(name).enabled
-    ]
+    names = args.providers or app.enabled_providers()
     for name in names:
         app.recipe(name)  # UnknownProvider lists the valid names, before anything opens
     jobs = [

@@ -8,7 +8,7 @@ sets. No URL, profile secret or prompt is ever a label.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,7 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from storage import Attempt, Credential
+from storage import Attempt
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -90,21 +90,13 @@ class Metrics:
         self.harvests.labels(provider, "ok" if attempt.ok else "failed").inc()
         self.harvest_seconds.labels(provider).observe(attempt.duration)
 
-    def render(self, credentials: Iterable[Credential], now: float) -> bytes:
-        """The text exposition, the store's gauges brought up to date first."""
-        fresh = dict.fromkeys(self.providers, 0)
-        earliest: dict[str, float] = {}
-        for credential in credentials:
-            if credential.provider not in fresh or not credential.is_usable(now):
-                continue
-            fresh[credential.provider] += 1
-            if credential.expires_at is not None:
-                left = credential.expires_at - now
-                earliest[credential.provider] = min(earliest.get(credential.provider, left), left)
-        for provider, count in fresh.items():
+    def render(self, fresh: Mapping[str, tuple[int, float | None]], now: float) -> bytes:
+        """The text exposition, the store's gauges set first from ``fresh``: per
+        provider, its usable credentials and their earliest expiry."""
+        for provider, (count, expires) in fresh.items():
             self.fresh.labels(provider).set(count)
-            if provider in earliest:
-                self.expiry.labels(provider).set(earliest[provider])
+            if expires is not None:
+                self.expiry.labels(provider).set(expires - now)
             else:
                 # No expiring credential: no number is better than a made-up one.
                 with contextlib.suppress(KeyError):

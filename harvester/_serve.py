@@ -43,7 +43,7 @@ async def serve(app: App, host: str, port: int) -> int:
     host others can reach with no API key: nothing listens then."""
     sock = await _listening_socket(app, host, port)
     try:
-        metrics = Metrics(name for name in sorted(app.recipes) if app.config.provider(name).enabled)
+        metrics = Metrics(app.enabled_providers())
         app.on_attempt = metrics.heard
         async with app, app.harvester as harvester:
             keeping = await app.store.claim_daemon() is None

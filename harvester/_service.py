@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 import anyio
@@ -22,8 +22,7 @@ from client import (
     collect_completion,
     completion_chunks,
 )
-from client.providers import provider_class
-from storage import StorageError
+from storage import Credential, StorageError
 
 from ._api import ApiError, ChatParams, ImageParams, error_for, split_model
 from ._app import App
@@ -42,11 +41,7 @@ class Service:
         self.client = client
         self.metrics = metrics
         self.started = int(time.time())
-
-    @property
-    def providers(self) -> list[str]:
-        """The providers served: the enabled ones."""
-        return [name for name in sorted(self.app.recipes) if self.app.config.provider(name).enabled]
+        self.providers = app.enabled_providers()  # the ones served
 
     def _profile(self, provider: str) -> str:
         return self.app.config.provider(provider).profiles[0]
@@ -54,8 +49,7 @@ class Service:
     def adapter(self, provider: str) -> Provider:
         if provider not in self.providers:
             raise UnknownProvider(provider, self.providers)
-        provider_class(provider)  # a harvest-only recipe is not a chat provider
-        return self.client.provider(provider)
+        return self.client.provider(provider)  # a harvest-only recipe is not one
 
     # -- health --------------------------------------------------------------------
 
@@ -67,21 +61,36 @@ class Service:
         except StorageError as exc:
             return False, {"status": "unavailable", "error": str(exc)}
         now = time.time()
-        providers: dict[str, Any] = {}
-        for name in self.providers:
-            usable = [c for c in credentials if c.provider == name and c.is_usable(now)]
-            expiries = [c.expires_at for c in usable if c.expires_at is not None]
-            expires = min(expiries) if expiries else None
-            providers[name] = {
-                "fresh": bool(usable),
+        providers = {
+            name: {
+                "fresh": count > 0,
                 "expires_at": _iso(expires) if expires is not None else None,
                 "expires_in": round(expires - now) if expires is not None else None,
             }
+            for name, (count, expires) in self._freshness(credentials, now).items()
+        }
         return True, {"status": "ready", "providers": providers}
 
     async def metrics_text(self) -> bytes:
         credentials = await self.app.store.list()
-        return self.metrics.render(credentials, time.time())
+        now = time.time()
+        return self.metrics.render(self._freshness(credentials, now), now)
+
+    def _freshness(
+        self, credentials: Iterable[Credential], now: float
+    ) -> dict[str, tuple[int, float | None]]:
+        """Per served provider: how many usable credentials, and the earliest expiry
+        among them (``None``: none expires)."""
+        fresh: dict[str, tuple[int, float | None]] = dict.fromkeys(self.providers, (0, None))
+        for credential in credentials:
+            if credential.provider not in fresh or not credential.is_usable(now):
+                continue
+            count, earliest = fresh[credential.provider]
+            expires = credential.expires_at
+            if expires is not None and (earliest is None or expires < earliest):
+                earliest = expires
+            fresh[credential.provider] = (count + 1, earliest)
+        return fresh
 
     # -- models --------------------------------------------------------------------
 
@@ -175,11 +184,8 @@ class Service:
                         first = False
                         metrics.first_token.labels(provider).observe(anyio.current_time() - started)
                     yield event
-        except anyio.get_cancelled_exc_class():
+        except (anyio.get_cancelled_exc_class(), GeneratorExit):
             outcome = "cancelled"  # the caller went away (or the server is stopping)
-            raise
-        except GeneratorExit:
-            outcome = "cancelled"
             raise
         except Exception as exc:
             outcome = error_for(exc).code or "error"
