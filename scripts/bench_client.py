@@ -49,14 +49,14 @@ MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
 StreamFn = Callable[[str], AsyncIterator[str]]
 
 
-def rss_peak_reset() -> None:
+def rss_peak_reset(pid: int | str = "self") -> None:
     """Start a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM)."""
-    Path("/proc/self/clear_refs").write_text("5")
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
-def rss(field: str = "VmHWM") -> int:
-    """The process's peak (``VmHWM``) or current (``VmRSS``) resident memory."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss(field: str = "VmHWM", pid: int | str = "self") -> int:
+    """A process's peak (``VmHWM``) or current (``VmRSS``) resident memory."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     return 0

@@ -27,7 +27,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-from bench_client import StreamFn, concurrent, one_stream, ours, rig_config, rig_served, row
+from bench_client import (
+    StreamFn,
+    concurrent,
+    one_stream,
+    ours,
+    rig_config,
+    rig_served,
+    row,
+    rss,
+    rss_peak_reset,
+)
 from curl_cffi.requests import AsyncSession
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,17 +85,6 @@ def cpu_seconds(pid: int) -> float:
     """User and system CPU time ``pid`` has used."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def reset_peak(pid: int) -> None:
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def start_server(work: Path, info: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
@@ -144,9 +143,9 @@ async def main(args: argparse.Namespace, work: Path, info: dict[str, str]) -> No
                             insides.append(await concurrent(mine, n, prompt))
                             insides[-1]["cpu"] = cpu_seconds(os.getpid()) - here
                         else:
-                            reset_peak(server.pid)
+                            rss_peak_reset(server.pid)
                             serveds.append(await concurrent(hop, n, prompt))
-                            serveds[-1]["server_rss"] = peak_rss(server.pid)
+                            serveds[-1]["server_rss"] = rss(pid=server.pid)
                             serveds[-1]["cpu"] = cpu_seconds(server.pid) - there
                             serveds[-1]["client_cpu"] = cpu_seconds(os.getpid()) - here
                 results[n] = (median_of(insides), median_of(serveds))
