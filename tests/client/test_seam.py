@@ -60,6 +60,17 @@ def config(tmp_path: Path) -> Config:
     return Config(database=tmp_path / "credentials.db", providers={"freenetfly": quick})
 
 
+async def tally(client: AsyncClient, results: list[str], failures: list[BaseException]) -> None:
+    """One answer's text into ``results``, or its error into ``failures`` (counted,
+    then asserted on)."""
+    try:
+        text, _ = await answer(client)
+    except Exception as exc:
+        failures.append(exc)
+    else:
+        results.append(text)
+
+
 async def session_of(transport: ASGITransport) -> Credential:
     """What a harvest stores: the session cookie the page sets for this user agent."""
     url = f"https://{HOST}/"
@@ -222,12 +233,7 @@ async def test_revocations_under_load_cost_one_harvest_each_and_no_stream(
             failures: list[BaseException] = []
 
             async def one() -> None:
-                try:
-                    text, _ = await answer(client)
-                except Exception as exc:  # counted, then asserted on
-                    failures.append(exc)
-                else:
-                    results.append(text)
+                await tally(client, results, failures)
 
             async def revoke() -> None:
                 nonlocal revocations
@@ -330,12 +336,7 @@ async def test_revocations_with_a_daemon_and_three_clients_fail_no_stream(
 
         async def run(client: AsyncClient, limiter: anyio.CapacityLimiter) -> None:
             async with limiter:
-                try:
-                    text, _ = await answer(client)
-                except Exception as exc:  # counted, then asserted on
-                    failures.append(exc)
-                else:
-                    results.append(text)
+                await tally(client, results, failures)
 
         async with anyio.create_task_group() as daemon:
             daemon.start_soon(serve)
