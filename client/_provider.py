@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from fingerprint import Call
+
 from ._errors import UnknownModel
 from ._events import Event
 from ._recipe import HarvestRecipe
@@ -66,6 +68,11 @@ class Provider:
     rejection_markers: ClassVar[tuple[str, ...]] = ()
     # The site's own documented retry rule; None: the [client] table's.
     documented_retry: ClassVar[RetryPolicy | None] = None
+    # The kinds of API call the site's script makes (method, body type, the headers it
+    # sets): the harvester has Chromium make each one at capture, and the adapter names
+    # the one it is making (``session.request(..., call=...)``) so its headers go out in
+    # the order Chromium gave it.
+    calls: ClassVar[tuple[Call, ...]] = ()
 
     def is_rejection(self, status: int, body: str) -> bool:
         """Whether an error answer means the credential is no longer accepted."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fingerprint import Fingerprint, is_grease
+from fingerprint import POST_JSON, Fingerprint, chromium_weight, is_grease, urgency_of
 from fingerprint.extensions import (
     EXT_ALPS,
     EXT_COMPRESS_CERTIFICATE,
@@ -87,6 +87,20 @@ SIGNATURE_ALGORITHMS = {
 }
 CERT_COMPRESSION = {1: "zlib", 2: "brotli", 3: "zstd"}
 
+# What no curl option reaches, measured against Chromium: a HEADERS frame's dependency on
+# a stream still open (curl's refers to a handle, not settable per session); the PING
+# Chromium sends when it reuses a connection idle for 10 s, curl's GOAWAY on close (none
+# from Chromium), WINDOW_UPDATE sizes (Chromium: the bytes consumed; curl: 3 MiB steps)
+# and which headers HPACK indexes (nghttp2 decides); a session's first request sends
+# its cookies as one field (it has not seen the protocol yet); on HTTP/1.1 curl writes
+# Connection last (Chromium: second).
+H2_RESIDUE = (
+    "h2 dependency on open streams",
+    "h2 PING/GOAWAY/WINDOW_UPDATE/HPACK",
+    "cookie fields of a session's first request",
+)
+HTTP1_RESIDUE = ("HTTP/1.1 Connection position",)
+
 
 @dataclass(frozen=True)
 class Replay:
@@ -100,15 +114,32 @@ class Replay:
     def exact(self) -> bool:
         return not self.differs
 
+    @property
+    def residue(self) -> tuple[str, ...]:
+        """The differences every replay has (no curl option reaches them)."""
+        return tuple(d for d in self.differs if d in H2_RESIDUE or d in HTTP1_RESIDUE)
+
     def describe(self) -> str:
-        """``exact`` or ``nearest chrome150, differs in grease sigalg, ...``."""
+        """``exact`` or ``nearest chrome150, differs in grease sigalg, ... (+4 ...)``:
+        this capture's differences by name, the ones every replay has counted."""
         if self.exact:
             return "exact"
-        return f"nearest {self.target}, differs in {', '.join(self.differs)}"
+        named = [d for d in self.differs if d not in self.residue]
+        common = f"{len(self.residue)} connection behaviours" if self.residue else ""
+        if not named:
+            return f"nearest {self.target}, differs in {common}"
+        text = f"nearest {self.target}, differs in {', '.join(named)}"
+        return f"{text} (+{common})" if common else text
 
 
-def plan_replay(fingerprint: Fingerprint, target: str) -> Replay:
-    """The settings that make curl_cffi's ``target`` send ``fingerprint``."""
+def plan_replay(
+    fingerprint: Fingerprint, target: str, *, priority_header: str | None = None
+) -> Replay:
+    """The settings that make curl_cffi's ``target`` send ``fingerprint`` on API calls.
+
+    ``priority_header`` is the ``priority`` the calls carry: without captured calls,
+    the HEADERS weight Chromium gives that urgency goes with it.
+    """
     options: list[tuple[str, int | str]] = []
     differs: list[str] = []
     extensions = set(fingerprint.extensions)
@@ -172,19 +203,26 @@ def plan_replay(fingerprint: Fingerprint, target: str) -> Replay:
         # BoringSSL adds padding itself when the hello needs it.
         order = [e for e in fingerprint.extensions if not is_grease(e) and e != EXT_PADDING]
         options.append(("TLS_EXTENSION_ORDER", "-".join(str(e) for e in order)))
-    if fingerprint.http == "h2":
-        options += _h2_options(fingerprint)
+    if fingerprint.http == "h2" and fingerprint.h2_settings:
+        options += _h2_options(fingerprint, priority_header, differs)
+        differs += H2_RESIDUE
+    if fingerprint.h2_settings or fingerprint.calls:
+        differs += HTTP1_RESIDUE
+    if fingerprint.h2_settings and not fingerprint.calls:
+        differs.append("API-call header order (only a page load was captured)")
     return Replay(target=target, options=tuple(options), differs=tuple(dict.fromkeys(differs)))
 
 
-def _h2_options(fingerprint: Fingerprint) -> list[tuple[str, int | str]]:
+def _h2_options(
+    fingerprint: Fingerprint, priority_header: str | None, differs: list[str]
+) -> list[tuple[str, int | str]]:
     options: list[tuple[str, int | str]] = []
     options.append(("HTTP2_SETTINGS", fingerprint.h2_settings_text))
     options.append(("HTTP2_WINDOW_UPDATE", fingerprint.h2_window_update))
     if fingerprint.h2_priority_frames:
         options.append(("HTTP2_STREAMS", fingerprint.h2_priority_text))
     options.append(("HTTP2_PSEUDO_HEADERS_ORDER", "".join(fingerprint.pseudo_order)))
-    priority = fingerprint.h2_headers_priority
+    priority = _call_priority(fingerprint, priority_header, differs)
     if priority is None:
         options.append(("HTTP2_NO_PRIORITY", 1))
     else:
@@ -193,6 +231,23 @@ def _h2_options(fingerprint: Fingerprint) -> list[tuple[str, int | str]]:
         options.append(("STREAM_WEIGHT", weight))
         options.append(("STREAM_EXCLUSIVE", exclusive))
     return options
+
+
+def _call_priority(
+    fingerprint: Fingerprint, priority_header: str | None, differs: list[str]
+) -> tuple[int, int, int] | None:
+    """The HEADERS priority of an API call: what Chromium sent for its captured calls
+    (fetches: weight 220), else the weight Chromium gives the calls' urgency, else the
+    page load's. One per session: curl takes it per session, not per request."""
+    captured = {c.call: c.priority for c in fingerprint.calls if c.http == "h2"}
+    if captured:
+        if len(set(captured.values())) > 1:
+            differs.append("HEADERS priority per call")
+        return captured.get(POST_JSON, next(iter(captured.values())))
+    urgency = urgency_of(priority_header)
+    if urgency is not None:
+        return (1, 0, chromium_weight(urgency))
+    return fingerprint.h2_headers_priority
 
 
 def _relative_oid(hex_id: str) -> str:
@@ -216,7 +271,8 @@ def replay_for(credential: Credential) -> Replay | None:
     fingerprint = Fingerprint.from_stored(credential.fingerprint)
     if fingerprint is None:
         return None
-    return plan_replay(fingerprint, credential.impersonate or "chrome")
+    priority = next((v for k, v in credential.headers if k.lower() == "priority"), None)
+    return plan_replay(fingerprint, credential.impersonate or "chrome", priority_header=priority)
 
 
 def describe_fingerprint(credential: Credential) -> str:

@@ -17,7 +17,14 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from fingerprint import request_headers
+from fingerprint import (
+    POST_JSON,
+    Call,
+    Shape,
+    calls_from_stored,
+    request_headers,
+    shape_for,
+)
 from storage import Credential, CredentialStore, merged_cookies
 
 from ._cookies import cookie_header, received_cookies
@@ -60,6 +67,8 @@ class ProviderSession:
         self._store = store
         self._clock = clock
         self.last_sent: float | None = None  # when the latest request went out
+        # The credential's captured call shapes, read once per harvest.
+        self._shapes: tuple[float | None, dict[Call, Shape | None]] = (None, {})
 
     def now(self) -> float:
         """The client's clock (Unix seconds): signatures and expiry use it."""
@@ -79,14 +88,22 @@ class ProviderSession:
         json_body: Any = None,
         body: bytes | None = None,
         headers: Headers = (),
+        call: Call | None = None,
     ) -> AsyncIterator[HTTPReply]:
         """Send a request; yields the reply with a success status (2xx/3xx).
+
+        ``call`` is the kind of call the site's own script makes here (one the provider
+        declares in ``calls``): its headers go out in the order Chromium gave that call
+        when it was captured. Without it, a plain GET or JSON POST is assumed.
 
         Error statuses raise: ``RateLimited`` (429), ``CredentialRejected`` (the
         provider's rejection), ``ServerError`` (5xx), ``ProviderError`` (the rest).
         """
         if json_body is not None:
             body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
+        if call is None:
+            json_post = json_body is not None and method.upper() == "POST"
+            call = POST_JSON if json_post else Call(method)
         now = self.last_sent = self._clock()
         cookies = cookie_header(self.credential.cookies_for(url, now=now))
         sent = request_headers(
@@ -94,6 +111,7 @@ class ProviderSession:
             headers,
             cookie=cookies,
             content_length=None if body is None else len(body),
+            shape=self._shape(call),
         )
         async with self._transport.request(
             self.credential, method, url, headers=sent, body=body
@@ -102,6 +120,21 @@ class ProviderSession:
             if reply.status >= 400:
                 raise await self._error(method, reply)
             yield reply
+
+    def _shape(self, call: Call) -> Shape | None:
+        """How the harvesting Chromium wrote ``call``; None when it was not captured
+        (an older capture, or a call the provider does not declare)."""
+        credential = self.credential
+        harvested, shapes = self._shapes
+        if harvested != credential.harvested_at:
+            shapes = {}
+            self._shapes = (credential.harvested_at, shapes)
+        if call not in shapes:
+            captures = calls_from_stored(credential.fingerprint)
+            shapes[call] = shape = shape_for(captures, call)
+            if shape is None and captures:
+                _note_uncaptured(self.provider.name, call)
+        return shapes[call]
 
     async def lines(self, reply: HTTPReply) -> AsyncIterator[str]:
         """The reply's body as text lines, each as soon as it is complete."""
@@ -135,10 +168,18 @@ class ProviderSession:
                 yield last
 
     async def fetch_json(
-        self, method: str, url: str, *, json_body: Any = None, headers: Headers = ()
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        headers: Headers = (),
+        call: Call | None = None,
     ) -> Any:
         """Send a request and decode its JSON answer; ``ProviderError`` if it is not JSON."""
-        async with self.request(method, url, json_body=json_body, headers=headers) as reply:
+        async with self.request(
+            method, url, json_body=json_body, headers=headers, call=call
+        ) as reply:
             raw = b"".join([chunk async for chunk in reply.chunks()])
         try:
             return json.loads(raw)
@@ -215,6 +256,23 @@ def _why(provider: Provider, text: str) -> str:
     """What in a refusal shows it is one, for the message."""
     marker = next((m for m in provider.rejection_markers if m in text), None)
     return f" (its answer says {marker!r})" if marker else f": {shorten(text)}"
+
+
+_uncaptured: set[tuple[str, Call]] = set()
+
+
+def _note_uncaptured(provider: str, call: Call) -> None:
+    """Say once per process that a call goes out in the general order: the browser's
+    capture did not make it (the provider should declare it in ``calls``)."""
+    if (provider, call) in _uncaptured:
+        return
+    _uncaptured.add((provider, call))
+    logger.info(
+        "%s: %s was not among the calls Chromium made at capture; its headers go out "
+        "in Chromium's general fetch order",
+        provider,
+        call.label,
+    )
 
 
 def _path(url: str) -> str:

@@ -186,6 +186,9 @@ class Transport:
         accept_encoding = next((v for k, v in headers if k.lower() == "accept-encoding"), None)
         if pooled.http2:
             headers = _cookie_fields(headers)
+        elif pooled.http2 is False:
+            # Priority is an HTTP/2 and HTTP/3 header: Chromium sends none on HTTP/1.1.
+            headers = [(k, v) for k, v in headers if k.lower() != "priority"]
         pooled.users += 1
         try:
             try:

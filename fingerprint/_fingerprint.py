@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ._calls import Call, CallCapture, Shape, shape_for
 from ._errors import UnreadableFingerprint
 from ._h2 import H2Opening
 from ._tls import ClientHello, is_grease
@@ -67,6 +68,8 @@ class Fingerprint:
     h2_priority_frames: tuple[tuple[int, int, int, int], ...] = ()
     h2_headers_priority: tuple[int, int, int] | None = None  # exclusive, dependency, weight
     headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # The API calls Chromium made from the capture page (absent in older captures).
+    calls: tuple[CallCapture, ...] = field(default=(), compare=False)
 
     @classmethod
     def from_wire(
@@ -203,6 +206,10 @@ class Fingerprint:
         """The captured request's value of ``name`` (case-insensitive), if it had one."""
         return next((v for k, v in self.headers if k.lower() == name), None)
 
+    def shape(self, call: Call) -> Shape | None:
+        """How Chromium writes ``call``'s headers; None when it was not captured."""
+        return shape_for(self.calls, call)
+
     # -- GREASE and feature flags --------------------------------------------------------
 
     @property
@@ -223,8 +230,9 @@ class Fingerprint:
         """A JSON-ready dict; the derived names are added for readers of the database."""
         data: dict[str, Any] = {}
         for f in fields(self):
-            value = getattr(self, f.name)
-            data[f.name] = _jsonable(value)
+            if f.name != "calls":
+                data[f.name] = _jsonable(getattr(self, f.name))
+        data["calls"] = [capture.to_dict() for capture in self.calls]
         data["derived"] = {
             "ja3": self.ja3,
             "ja3_sorted": self.ja3_sorted,
@@ -244,7 +252,7 @@ class Fingerprint:
                     continue
                 values[name] = _from_json(name, value)
             return cls(**values)
-        except (TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise UnreadableFingerprint(f"the stored fingerprint is not readable: {exc}") from None
 
     @classmethod
@@ -303,6 +311,8 @@ def _from_json(name: str, value: Any) -> Any:
         raise ValueError(f"{name} has an unexpected type")
     if name == "headers":
         return tuple((str(k), str(v)) for k, v in value)
+    if name == "calls":
+        return tuple(CallCapture.from_dict(item) for item in value)
     if name == "h2_settings":
         return tuple((int(k), int(v)) for k, v in value)
     if name == "h2_priority_frames":

@@ -1,17 +1,17 @@
 """Which captured headers a credential keeps, and in what order.
 
 CDP reports a request's headers (``requestWillBeSentExtraInfo``) sorted by name, not
-in wire order, so headers are put in Chromium's known order for the kind of request: a
-page load or a script's fetch/XHR. (The fingerprint capture sees a page load's real
-wire order; ``harvest doctor`` checks the transport keeps an order exactly, but API
-calls are fetches, which the capture does not make.) Headers the page set itself
-(``x-...``, ``authorization``) go where Chromium puts them, before ``user-agent`` in a
-fetch.
+in wire order. An API request goes out in the order Chromium itself used for that kind
+of call when the fingerprint capture had it make one (its ``Shape``); without one, in
+Chromium's general order for a page load or a script's fetch/XHR, where the headers
+the page set itself (``x-...``, ``authorization``) go before ``user-agent``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from ._calls import Shape
 
 __all__ = ["DROPPED", "ordered_headers", "request_headers"]
 
@@ -75,13 +75,15 @@ def request_headers(
     *,
     cookie: str = "",
     content_length: int | None = None,
+    shape: Shape | None = None,
 ) -> list[tuple[str, str]]:
     """The headers of one API request (a fetch) in Chromium's order.
 
     ``harvested`` are the credential's headers; ``overrides`` are this request's own
     (``None`` removes a header); ``cookie`` is the ``Cookie`` value and
     ``content_length`` the body's size, each put where Chromium puts it (given
-    explicitly, curl does not add its own at the end).
+    explicitly, curl does not add its own at the end). ``shape`` is how Chromium wrote
+    this kind of call when it was captured; without it the general rule orders them.
     """
     merged = {name.lower(): value for name, value in harvested}
     for name, replacement in overrides:
@@ -95,10 +97,18 @@ def request_headers(
         merged["cookie"] = cookie
     if content_length is not None:
         merged["content-length"] = str(content_length)
-    ordered = _sorted(list(merged.items()), _FETCH_ORDER)
+    items = list(merged.items())
+    if shape is not None:
+        ordered = _sorted(items, shape.order, captured=True)
+    else:
+        ordered = _sorted(items, _FETCH_ORDER)
+    case = shape.case if shape is not None else {}
     # Named as Chromium writes them on HTTP/1.1; on HTTP/2 curl lower-cases every name
     # and drops Connection, as the protocol wants.
-    return [("Connection", "keep-alive"), *((_WIRE_CASE.get(k, k), v) for k, v in ordered)]
+    return [
+        ("Connection", "keep-alive"),
+        *((case.get(k) or _WIRE_CASE.get(k, k), v) for k, v in ordered),
+    ]
 
 
 # Chromium's own request headers as it names them on HTTP/1.1 (measured: the client
@@ -124,8 +134,13 @@ _WIRE_CASE = {
 }
 
 
-def _sorted(headers: list[tuple[str, str]], order: tuple[str, ...]) -> list[tuple[str, str]]:
-    rank = {name: index for index, name in enumerate(order)}
-    # Unknown names: at "*" for a fetch, after the known ones for a page load.
+def _sorted(
+    headers: list[tuple[str, str]], order: tuple[str, ...], *, captured: bool = False
+) -> list[tuple[str, str]]:
+    rank: dict[str, float] = {name: index for index, name in enumerate(order)}
+    # Names the order lacks: at "*" for a fetch, after the known ones for a page load,
+    # and in a captured shape where a fetch's page-set headers go, before user-agent.
     unknown = rank.get("*", len(order))
+    if captured and "user-agent" in rank:
+        unknown = rank["user-agent"] - 0.5
     return sorted(headers, key=lambda item: (rank.get(item[0], unknown), item[0]))

@@ -2,8 +2,10 @@
 
 It listens on 127.0.0.1 (port 0) under the name ``localhost`` with a throwaway
 certificate made at start; Chromium is told to accept that one key only
-(``--ignore-certificate-errors-spki-list``). Each connection is read raw: the
-ClientHello before the handshake, then the HTTP/2 opening (or an HTTP/1.1 request).
+(``--ignore-certificate-errors-spki-list``). A second port with the same certificate
+offers only HTTP/1.1, as some sites do, to see what Chromium sends there. Each
+connection is read raw: the ClientHello before the handshake, then the HTTP/2 opening
+(or an HTTP/1.1 request).
 What it saw is answered as JSON and kept per path token for ``capture`` to return.
 
 Connections are served on threads with socket timeouts: a client that sends garbage,
@@ -79,11 +81,11 @@ class FingerprintEndpoint:
 
     def __init__(self, *, protocols: Sequence[str] = ("h2", "http/1.1")) -> None:
         self.protocols = tuple(protocols)  # ALPN offered: ("http/1.1",) for an HTTP/1.1 site
-        self._context: ssl.SSLContext | None = None
+        self._context: ssl.SSLContext | None = None  # the main port's
         self.certificate_pem = b""
         self.spki_hash = ""
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
+        self._socks: list[socket.socket] = []  # the main port, then the HTTP/1.1-only one
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._captures: dict[str, list[Capture]] = {}
         self._waiters: dict[str, list[Callable[[], None]]] = {}
@@ -97,12 +99,22 @@ class FingerprintEndpoint:
 
     @property
     def port(self) -> int:
-        if self._sock is None:
-            raise RuntimeError("the fingerprint endpoint is not started")
-        return int(self._sock.getsockname()[1])
+        return self._port(0)
 
-    def url(self, token: str) -> str:
-        return f"https://{HOST}:{self.port}/fingerprint/{token}"
+    @property
+    def http1_port(self) -> int:
+        """The port that offers only HTTP/1.1."""
+        return self._port(1)
+
+    def _port(self, index: int) -> int:
+        if not self._socks:
+            raise RuntimeError("the fingerprint endpoint is not started")
+        return int(self._socks[index].getsockname()[1])
+
+    def url(self, token: str, *, http1: bool = False) -> str:
+        """A page that records its visit under ``token``; ``http1``: on the HTTP/1.1 port."""
+        port = self.http1_port if http1 else self.port
+        return f"https://{HOST}:{port}/fingerprint/{token}"
 
     @staticmethod
     def new_token() -> str:
@@ -119,25 +131,31 @@ class FingerprintEndpoint:
     def start(self) -> None:
         """Make the key and certificate and start serving (blocking: call it on a thread)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        self._context, spki, self.certificate_pem = _server_context(key, self.protocols)
+        chain, spki, self.certificate_pem = _certificate(key)
         self.spki_hash = base64.b64encode(hashlib.sha256(spki).digest()).decode()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        self._sock = sock
-        self._thread = threading.Thread(target=self._accept, name="fingerprint-endpoint")
-        self._thread.daemon = True
-        self._thread.start()
+        for protocols in (self.protocols, ("http/1.1",)):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(64)
+            self._socks.append(sock)
+            context = _server_context(chain, protocols)
+            self._context = self._context or context
+            thread = threading.Thread(
+                target=self._accept, args=(sock, context), name="fingerprint-endpoint"
+            )
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
 
     def close(self) -> None:
         """Stop accepting and wait for the accept thread (blocking: call it on a thread)."""
         self._closed.set()
-        if self._sock is not None:
+        for sock in self._socks:
             with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
-            self._sock.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     def captures(self, token: str) -> list[Capture]:
         """Every connection whose first request carried ``token``, oldest first."""
@@ -163,21 +181,20 @@ class FingerprintEndpoint:
 
     # -- the server side, on threads ---------------------------------------------------
 
-    def _accept(self) -> None:
-        assert self._sock is not None
+    def _accept(self, sock: socket.socket, context: ssl.SSLContext) -> None:
         while not self._closed.is_set():
             try:
-                conn, _ = self._sock.accept()
+                conn, _ = sock.accept()
             except OSError:
                 return
-            worker = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            worker = threading.Thread(target=self._serve, args=(conn, context), daemon=True)
             worker.start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, conn: socket.socket, context: ssl.SSLContext) -> None:
         conn.settimeout(_IO_TIMEOUT)
         try:
             with conn:
-                capture = self._read(conn)
+                capture = self._read(conn, context)
             if capture is not None:
                 self._record(capture)
         except (OSError, ssl.SSLError, HelloError, H2Error, ValueError) as exc:
@@ -186,7 +203,7 @@ class FingerprintEndpoint:
             with self._lock:
                 self.errors.append(reason)
 
-    def _read(self, conn: socket.socket) -> Capture | None:
+    def _read(self, conn: socket.socket, context: ssl.SSLContext) -> Capture | None:
         raw = bytearray()
         size = _complete(hello_length, bytes(raw))
         while size is None:
@@ -199,8 +216,7 @@ class FingerprintEndpoint:
             size = _complete(hello_length, bytes(raw))
         hello_bytes = bytes(raw[:size])
         hello = parse_client_hello(hello_bytes)
-        assert self._context is not None
-        tls = _TlsStream(conn, self._context, bytes(raw))
+        tls = _TlsStream(conn, context, bytes(raw))
         tls.handshake()
         if tls.alpn == "h2":
             fingerprint, path, answer = self._read_h2(tls, hello)
@@ -375,11 +391,10 @@ def _summary(fingerprint: Fingerprint) -> bytes:
     ).encode()
 
 
-def _server_context(
-    key: ec.EllipticCurvePrivateKey, protocols: Sequence[str]
-) -> tuple[ssl.SSLContext, bytes, bytes]:
-    """A TLS server context for ``localhost`` with a one-day self-signed certificate;
-    the key's SubjectPublicKeyInfo; the certificate as PEM (for a client to trust)."""
+def _certificate(key: ec.EllipticCurvePrivateKey) -> tuple[bytes, bytes, bytes]:
+    """A one-day self-signed certificate for ``localhost``: the key and certificate as
+    one PEM (for the server), the key's SubjectPublicKeyInfo, the certificate's PEM (for
+    a client to trust)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
@@ -393,6 +408,24 @@ def _server_context(
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
         .sign(key, hashes.SHA256())
     )
+    certificate = cert.public_bytes(serialization.Encoding.PEM)
+    chain = (
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + certificate
+    )
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return chain, spki, certificate
+
+
+def _server_context(chain: bytes, protocols: Sequence[str]) -> ssl.SSLContext:
+    """A TLS server context serving ``chain`` (key and certificate, PEM) with ALPN
+    ``protocols``."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.set_alpn_protocols(list(protocols))
     # ssl loads keys from files only: a private directory, removed at once.
@@ -400,16 +433,6 @@ def _server_context(
         pem = Path(tmp) / "endpoint.pem"
         fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
-            out.write(cert.public_bytes(serialization.Encoding.PEM))
+            out.write(chain)
         context.load_cert_chain(pem)
-    spki = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return context, spki, cert.public_bytes(serialization.Encoding.PEM)
+    return context

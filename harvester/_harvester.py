@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from client import Config, HarvestRecipe, impersonate_target, load_config, plan_replay
-from client.providers import provider_names, recipe_for
+from client.providers import api_calls, provider_names, recipe_for
 from fingerprint import Fingerprint
 from storage import (
     Attempt,
@@ -361,7 +361,7 @@ class Harvester:
         chromium = await Chromium.launch(executable, headless=browser.headless, args=args)
         logger.debug("started %s (pid %d)", chromium.info and chromium.info.product, chromium.pid)
         try:
-            capture = await capture_browser(chromium, endpoint)
+            capture = await capture_browser(chromium, endpoint, calls=api_calls())
         except (TimeoutError, PageError) as exc:
             # Harvests still work; the client then falls back to the nearest target.
             logger.warning(

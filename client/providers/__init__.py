@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from fingerprint import GENERIC_CALLS, Call
+
 from .._errors import UnknownProvider
 from .._provider import Provider
 from .._recipe import HarvestRecipe
@@ -20,6 +22,7 @@ __all__ = [
     "FlowGPTProvider",
     "FreeNetflyProvider",
     "G4FSpaceProvider",
+    "api_calls",
     "provider_class",
     "provider_names",
     "recipe_for",
@@ -48,6 +51,12 @@ def provider_class(name: str) -> type[Provider]:
         return _BY_NAME[name]
     except KeyError:
         raise UnknownProvider(name, provider_names()) from None
+
+
+def api_calls() -> tuple[Call, ...]:
+    """Every kind of API call the built-in providers make, the generic GET and JSON POST
+    first: what the harvester has Chromium make at capture."""
+    return tuple(dict.fromkeys([*GENERIC_CALLS, *(c for p in PROVIDERS for c in p.calls)]))
 
 
 def recipes() -> Mapping[str, HarvestRecipe]:

@@ -13,6 +13,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+from fingerprint import GET, POST_JSON
+
 from .._errors import ProviderError, shorten
 from .._events import Event, FinishReason, TextDelta, Usage
 from .._provider import ChatRequest, Provider
@@ -40,6 +42,7 @@ class CloudflareProvider(Provider):
         lifetime=1800.0,
         expiry_cookie="cf_clearance",
     )
+    calls = (GET, POST_JSON)  # the model list; the inference
     default_model = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
     models = (
         "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
@@ -63,7 +66,7 @@ class CloudflareProvider(Provider):
     )
 
     async def fetch_models(self, session: ProviderSession) -> list[str] | None:
-        data = await session.fetch_json("GET", f"{_URL}/api/models", headers=_API_HEADERS)
+        data = await session.fetch_json("GET", f"{_URL}/api/models", headers=_API_HEADERS, call=GET)
         try:
             return [str(model["name"]) for model in data["models"]]
         except (KeyError, TypeError) as exc:
@@ -77,6 +80,7 @@ class CloudflareProvider(Provider):
             f"{_URL}/api/inference",
             json_body=inference_body(request),
             headers=_POST_HEADERS,
+            call=POST_JSON,
         ) as reply:
             parser = DataStreamParser()
             async for line in session.lines(reply):

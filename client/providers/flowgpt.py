@@ -16,6 +16,8 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+from fingerprint import Call
+
 from .._errors import CredentialRejected, ProviderError, shorten
 from .._events import Event, TextDelta
 from .._provider import ChatRequest, Provider
@@ -29,6 +31,12 @@ logger = logging.getLogger("client.flowgpt")
 _SITE = "https://flowgpt.com"
 _API = "https://prod-backend-k8s.flowgpt.com"
 _AUTHORIZATION = "Bearer null"  # anonymous
+# The app's chat call: a JSON POST with its signing headers.
+_CHAT = Call(
+    "POST",
+    "application/json",
+    ("authorization", "x-nonce", "x-signature", "x-timestamp", "x-flow-device-id"),
+)
 _GREETING = {"role": "assistant", "content": "Hello, how can I help you today?"}
 _DEFAULT_SYSTEM = "You are helpful assistant. Follow the user's instructions carefully."
 # The app makes its device id once and keeps it: so does a harvest, in its tokens.
@@ -67,6 +75,7 @@ class FlowGPTProvider(Provider):
         "Dolphin-2.6-8x7B",
     )
     aliases: ClassVar[dict[str, str]] = {"gemini": "google-gemini", "gemini-pro": "google-gemini"}
+    calls = (_CHAT,)
     rejection_markers = ("Just a moment", "cf-browser-verification", "challenge-platform")
 
     async def stream(self, session: ProviderSession, request: ChatRequest) -> AsyncIterator[Event]:
@@ -80,7 +89,7 @@ class FlowGPTProvider(Provider):
             ]
             try:
                 async with session.request(
-                    "POST", f"{_API}/v3/chat-anonymous", json_body=body, headers=headers
+                    "POST", f"{_API}/v3/chat-anonymous", json_body=body, headers=headers, call=_CHAT
                 ) as reply:
                     parser = NDJSONParser()
                     async for line in session.lines(reply):

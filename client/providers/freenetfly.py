@@ -18,6 +18,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from fingerprint import Call
+
 from .._errors import ProviderError, shorten
 from .._events import Event, FinishReason, TextDelta, Usage
 from .._provider import ChatRequest, Provider
@@ -31,6 +33,8 @@ __all__ = ["ChunkParser", "FreeNetflyProvider", "chat_body"]
 logger = logging.getLogger("client.freenetfly")
 
 _URL = "https://free.netfly.top"
+# The app's chat call: a JSON POST whose script sets Accept (for the event stream).
+_CHAT = Call("POST", "application/json", ("accept",))
 
 
 class FreeNetflyProvider(Provider):
@@ -50,6 +54,7 @@ class FreeNetflyProvider(Provider):
     models = ("gpt-3.5-turbo", "gpt-4")
     rejection_markers = ("invalid_session",)
     documented_retry = RetryPolicy(retries=4, backoff=2.0, backoff_max=16.0, jitter=False)
+    calls = (_CHAT,)
 
     async def stream(self, session: ProviderSession, request: ChatRequest) -> AsyncIterator[Event]:
         async with session.request(
@@ -57,6 +62,7 @@ class FreeNetflyProvider(Provider):
             f"{_URL}/api/openai/v1/chat/completions",
             json_body=chat_body(request),
             headers=_HEADERS,
+            call=_CHAT,
         ) as reply:
             parser = ChunkParser()
             # This protocol ends at ``data: [DONE]``, and a server may close right

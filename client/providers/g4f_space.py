@@ -20,6 +20,8 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from fingerprint import Call
+
 from .._errors import ProviderError, shorten
 from .._events import Event, ImageResponse, Reasoning, TextDelta
 from .._provider import ChatRequest, Provider
@@ -37,6 +39,11 @@ _FLUX_DEV = "https://roxky-flux-1-dev.hf.space"
 _JANUS = "https://roxky-janus-pro-7b.hf.space"
 # How often the direct endpoint's wait is reported.
 _TICK = 0.2
+# The page's calls: a JSON POST that joins the queue (or runs a job) with the ZeroGPU
+# headers, and the GET of the queue's event stream, whose Accept the script sets.
+_ZEROGPU = ("x-zerogpu-token", "x-zerogpu-uuid")
+_JOIN = Call("POST", "application/json", _ZEROGPU)
+_EVENTS = Call("GET", None, ("accept", *_ZEROGPU))
 _SEED_RANGE = (9999, 2**32 - 1)
 # The Hub's JWT endpoint, asked from the page so a logged-in cookie goes with it.
 _JWT_JS = (
@@ -54,6 +61,7 @@ _JWT_JS = (
 
 class G4FSpaceProvider(Provider):
     name = "g4f_space"
+    calls = (_JOIN, _EVENTS)
     label = "G4F space on Hugging Face"
     url = _HUB
     recipe = HarvestRecipe(
@@ -121,7 +129,9 @@ class G4FSpaceProvider(Provider):
         started = loop.time()
         # The endpoint answers only when the image is done: report the wait meanwhile.
         task = asyncio.ensure_future(
-            session.fetch_json("POST", f"{_FLUX}/run/predict", json_body=body, headers=headers)
+            session.fetch_json(
+                "POST", f"{_FLUX}/run/predict", json_body=body, headers=headers, call=_JOIN
+            )
         )
         try:
             while not task.done():
@@ -166,6 +176,7 @@ class G4FSpaceProvider(Provider):
             f"{space}/gradio_api/queue/join?__theme=light",
             json_body=body,
             headers=[*headers, *_post(space)],
+            call=_JOIN,
         )
         if not isinstance(joined, dict) or "event_id" not in joined:
             raise ProviderError(
@@ -176,6 +187,7 @@ class G4FSpaceProvider(Provider):
             "GET",
             f"{space}/gradio_api/queue/data?session_hash={session_hash}",
             headers=[*headers, ("accept", "text/event-stream")],
+            call=_EVENTS,
         ) as reply:
             async for message in session.events(reply):
                 for event in parser.feed(message.data):
