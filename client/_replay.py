@@ -125,7 +125,7 @@ class Replay:
         if self.exact:
             return "exact"
         named = [d for d in self.differs if d not in self.residue]
-        common = f"{len(self.residue)} connection behaviours" if self.residue else ""
+        common = f"{len(self.residue)} curl limits" if self.residue else ""
         if not named:
             return f"nearest {self.target}, differs in {common}"
         text = f"nearest {self.target}, differs in {', '.join(named)}"
@@ -209,7 +209,7 @@ def plan_replay(
     if fingerprint.h2_settings or fingerprint.calls:
         differs += HTTP1_RESIDUE
     if fingerprint.h2_settings and not fingerprint.calls:
-        differs.append("API-call header order (only a page load was captured)")
+        differs.append("API-call order (not captured)")
     return Replay(target=target, options=tuple(options), differs=tuple(dict.fromkeys(differs)))
 
 

@@ -214,7 +214,8 @@ class _Client:
     def __init__(self, config: ClientConfig, endpoint: FingerprintEndpoint, ca: Path) -> None:
         self._endpoint = endpoint
         self._transports = {http1: Transport(config, ca_bundle=ca) for http1 in (False, True)}
-        self._warm: set[bool] = set()
+        # The sessions (protocol, harvest) that have made a request already.
+        self._warm: set[tuple[bool, float | None]] = set()
 
     async def aclose(self) -> None:
         for transport in self._transports.values():
@@ -278,10 +279,10 @@ class _Client:
         local = dataclasses.replace(credential, proxy=None)  # the endpoint is on loopback
         transport = self._transports[http1]
         endpoint = self._endpoint
-        if http1 not in self._warm:
-            self._warm.add(http1)
-        elif warm_up:
+        session = (http1, credential.harvested_at)  # what the transport makes a session for
+        if session in self._warm:
             warm_up = False
+        self._warm.add(session)
         if warm_up:
             async with transport.request(
                 local, "GET", endpoint.url(endpoint.new_token(), http1=http1), headers=headers

@@ -28,8 +28,8 @@ def test_the_replay_plan_names_what_curl_cffi_cannot_reproduce() -> None:
     )
     replay = plan_replay(fp, "chrome150")
     assert replay.describe() == (
-        "nearest chrome150, differs in grease sigalg, API-call header order (only a page "
-        "load was captured) (+4 connection behaviours)"
+        "nearest chrome150, differs in grease sigalg, API-call order (not captured) "
+        "(+4 curl limits)"
     )
     assert set(replay.residue) == {
         "h2 dependency on open streams",

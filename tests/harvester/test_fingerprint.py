@@ -19,9 +19,17 @@ import pytest
 
 from client import ClientConfig, Transport, describe_fingerprint
 from client._cookies import cookie_header
-from fingerprint import Fingerprint, ordered_headers, parse_client_hello, request_headers
+from client.providers import api_calls
+from fingerprint import (
+    GET,
+    POST_JSON,
+    Fingerprint,
+    ordered_headers,
+    parse_client_hello,
+    request_headers,
+)
 from harvester._browser import Chromium
-from harvester._capture import capture_browser
+from harvester._capture import _init, capture_browser
 from harvester._endpoint import HOST as ENDPOINT_HOST
 from harvester._endpoint import FingerprintEndpoint
 from storage import Cookie, Credential, CredentialStore
@@ -67,11 +75,15 @@ async def measure(
 
 
 def assert_same(browser: Fingerprint, client: Fingerprint) -> None:
+    """The client sending a page load's headers looks like the browser's page load. (Its
+    HEADERS priority is an API call's, a fetch's, when calls were captured: checked with
+    the calls.)"""
     assert client.ja4_r == browser.ja4_r  # the raw form: a difference shows what differs
     assert client.ja4 == browser.ja4
     assert client.ja3_sorted == browser.ja3_sorted
     assert client.akamai == browser.akamai
-    assert client.h2_headers_priority == browser.h2_headers_priority
+    if not browser.calls:
+        assert client.h2_headers_priority == browser.h2_headers_priority
     assert client.header_order == browser.header_order
 
 
@@ -139,9 +151,18 @@ async def test_an_http1_client_is_captured_too(endpoint: FingerprintEndpoint) ->
 # -- replay of recorded captures -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["chrome131_capture.json", "firefox135_capture.json"])
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        # Recorded before API calls were captured: their order falls back to the rule.
+        ("chrome131_capture.json", "API-call order (not captured)"),
+        ("firefox135_capture.json", "API-call order (not captured)"),
+        # Chromium 156 with every provider's calls: what curl cannot send is TLS residue.
+        ("chromium156_capture.json", "grease sigalg, trust-anchor order"),
+    ],
+)
 async def test_a_recorded_capture_is_replayed_whatever_chromium_is_installed(
-    endpoint: FingerprintEndpoint, tmp_path: Path, name: str
+    endpoint: FingerprintEndpoint, tmp_path: Path, name: str, named: str
 ) -> None:
     data, credential = recorded(name)
     browser = Fingerprint.from_dict(data["fingerprint"])
@@ -151,7 +172,9 @@ async def test_a_recorded_capture_is_replayed_whatever_chromium_is_installed(
     )
     client = await measure(endpoint, credential, tmp_path)
     assert_same(browser, client)
-    assert describe_fingerprint(credential) == "exact"
+    assert describe_fingerprint(credential) == (
+        f"nearest chrome150, differs in {named} (+4 curl limits)"
+    )
     # Without the capture, the nearest target alone does not look like the recording.
     naive = await measure(
         endpoint,
@@ -192,13 +215,14 @@ async def test_chromium_and_the_client_built_from_its_capture_agree(
     if browser.info.version == "156.0.8078.79":  # the machine the issue measured
         assert captured.ja4 == CHROME_156_JA4
         assert describe_fingerprint(credential) == (
-            "nearest chrome150, differs in grease sigalg, trust-anchor order"
+            "nearest chrome150, differs in grease sigalg, trust-anchor order (+4 curl limits)"
         )
 
 
+# The generic GET and JSON POST, and every provider's own call, as the capture makes them.
 _FETCHES = {
-    "get": "{}",
-    "post": '{method: "POST", headers: {"content-type": "application/json"}, body: "{}"}',
+    "get" if call == GET else "post" if call == POST_JSON else call.label: json.dumps(_init(call))
+    for call in api_calls()
 }
 
 
@@ -243,7 +267,8 @@ async def test_the_identity_override_keeps_stock_chromiums_header_order(
     finally:
         await browser.close()
     assert browser.info is not None
-    for kind in ("document", "get", "post"):
+    assert len(ours) == len(_FETCHES) + 1 == 7
+    for kind in ours:
         assert [k for k, _ in ours[kind]] == [k for k, _ in stock[kind]], kind
         mine, theirs = dict(ours[kind]), dict(stock[kind])
         assert mine["accept-language"] == theirs["accept-language"] == "en-US,en;q=0.9"
@@ -280,7 +305,9 @@ async def test_chromium_over_http1_names_its_headers_in_canonical_case(
         assert names[kind][:2] == ["Host", "Connection"], kind
         assert dict(headers)["Connection"] == "keep-alive"
         assert "priority" not in {n.lower() for n in names[kind]}
-        assert {"User-Agent", "Accept", "Accept-Encoding", "Accept-Language"} <= set(names[kind])
+        assert {"User-Agent", "Accept-Encoding", "Accept-Language"} <= set(names[kind])
+        # Accept as Chromium writes its own, or as the script wrote it when it set one.
+        assert ("accept" if "+ accept" in kind else "Accept") in names[kind]
         assert {"sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform"} <= set(names[kind])
     assert names["get"][2:] == [
         "sec-ch-ua-platform",
@@ -402,11 +429,17 @@ async def test_doctor_with_a_fresh_capture_finds_every_line_matching(
     assert code == 0, out + err
     assert "captured just now" in out
     assert "curl_cffi 0.16.3" in out
-    names = ["JA4", "JA3", "Akamai", "HEADERS", "header", "user", "sec-ch-ua"]
+    lines = out.splitlines()
+    names = ["JA4", "JA3", "Akamai", "header", "user", "sec-ch-ua"]
     for name in names:
-        assert any(line.startswith(name) and line.endswith("match") for line in out.splitlines())
+        assert any(line.startswith(name) and line.endswith("match") for line in lines)
+    # Every provider's calls and the generic ones, over HTTP/2 and HTTP/1.1: 12.
+    calls = [line for line in lines if line.startswith("match    ")]
+    assert len(calls) == 12, out
+    assert "match    GET + accept, x-zerogpu-token, x-zerogpu-uuid over h2" in calls
     assert "DIFFERS" not in out
-    assert out.rstrip().endswith("verdict: all 9 match")
+    # 8 page-load lines; 5 per HTTP/2 call, 4 per HTTP/1.1 call (no HEADERS priority).
+    assert out.rstrip().endswith("verdict: all 62 match")
 
 
 @pytest.mark.browser
@@ -420,7 +453,7 @@ async def test_doctor_checks_a_stored_credential_and_fails_when_it_cannot_match(
     code, out, err = await run_cli(["doctor", "flowgpt"], env)
     assert code == 0, out + err
     assert f"Chromium {credential.browser_version}, captured when flowgpt/default" in out
-    assert "verdict: all 9 match" in out
+    assert "verdict: all 35 match" in out  # the page load, the generic calls, flowgpt's
 
     # A capture with a cipher curl_cffi does not know cannot be replayed exactly.
     broken = Fingerprint.from_dict(credential.fingerprint or {})
@@ -431,4 +464,4 @@ async def test_doctor_checks_a_stored_credential_and_fails_when_it_cannot_match(
     assert code == 1
     assert "JA4                DIFFERS" in out
     assert "cipher 0x00ff" in out
-    assert "verdict: 2 of 9 differ (JA4, JA3 (sorted ext.))" in out
+    assert "verdict: 2 of 35 differ (JA4, JA3 (sorted ext.))" in out
