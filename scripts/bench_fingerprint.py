@@ -3,8 +3,9 @@
 
 - parse: one ClientHello (a recorded one, 1.7 KB) parsed and its JA4/JA3/Akamai
   computed, against the TLS handshake it rides on (Python's ssl on loopback).
-- capture: Chromium's start alone, against start plus the two endpoint visits the
-  harvester makes to capture its fingerprint.
+- capture: Chromium's start alone, against start plus the harvester's capture: two
+  endpoint visits (HTTP/2, HTTP/1.1) and, from each page, every provider's API calls;
+  and the calls' share against the two page loads alone (what the capture was before).
 - replay: a new curl_cffi session's first request to the endpoint with the capture's
   option overrides, against the plain nearest target; and whether each matches JA4.
 
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from client import ClientConfig, Transport  # noqa: E402
+from client.providers import api_calls  # noqa: E402
 from fingerprint import Fingerprint, parse_client_hello  # noqa: E402
 from harvester._browser import Chromium, find_chromium  # noqa: E402
 from harvester._capture import capture_browser  # noqa: E402
@@ -113,9 +115,24 @@ async def timed(action: Callable[[], Awaitable[object]]) -> float:
     return time.perf_counter() - start
 
 
+async def page_loads(browser: Chromium, endpoint: FingerprintEndpoint) -> None:
+    """The capture before API calls: two page loads, each from a fresh context."""
+    assert browser.info is not None
+    for _ in range(2):
+        page = await browser.new_page()
+        try:
+            await page.set_user_agent(browser.info)
+            token = endpoint.new_token()
+            await page.navigate(endpoint.url(token))
+            await endpoint.capture(token)
+        finally:
+            await page.close()
+
+
 async def capture_rows(runs: int) -> list[str]:
     executable = find_chromium()
     plain: list[float] = []
+    loads: list[float] = []
     captured: list[float] = []
     async with FingerprintEndpoint() as endpoint:
         for _ in range(runs):
@@ -126,16 +143,30 @@ async def capture_rows(runs: int) -> list[str]:
 
             plain.append(await timed(start_only))
 
+            async def start_and_load() -> None:
+                browser = await Chromium.launch(executable, args=endpoint.browser_args)
+                await page_loads(browser, endpoint)
+                await browser.close()
+
+            loads.append(await timed(start_and_load))
+
             async def start_and_capture() -> None:
                 browser = await Chromium.launch(executable, args=endpoint.browser_args)
-                await capture_browser(browser, endpoint)
+                await capture_browser(browser, endpoint, calls=api_calls())
                 await browser.close()
 
             captured.append(await timed(start_and_capture))
-    a, b = statistics.median(captured), statistics.median(plain)
+    a, b, c = statistics.median(captured), statistics.median(plain), statistics.median(loads)
+    calls = len(api_calls()) * 2
     return [
         row("Chromium start (+ capture)", f"{a:.2f} s", f"{b:.2f} s", f"{a / b:.2f}x"),
         row("  of which the capture", f"{a - b:.2f} s", "", ""),
+        row(
+            f"capture vs page loads alone ({calls} API calls)",
+            f"{a - b:.2f} s",
+            f"{c - b:.2f} s",
+            f"+{a - c:.2f} s",
+        ),
     ]
 
 

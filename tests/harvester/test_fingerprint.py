@@ -413,6 +413,9 @@ async def test_every_harvested_credential_carries_its_browsers_fingerprint(
         fingerprint = Fingerprint.from_dict(credential.fingerprint)
         assert credential.fingerprint["derived"]["ja4"] == fingerprint.ja4
         assert fingerprint.header("user-agent") == credential.user_agent
+        # With the API calls Chromium made at capture: every provider's, both protocols.
+        captured = {(c.call, c.http) for c in fingerprint.calls}
+        assert captured == {(call, http) for call in api_calls() for http in ("h2", "http/1.1")}
         ja4s.add(fingerprint.ja4)
     assert len(ja4s) == 1  # one browser harvested them all
 
