@@ -205,6 +205,7 @@ class AsyncClient:
         credential = await self._credential(adapter, profile)
         policy = self.retry_policy(adapter.name)
         renewed = False
+        caught_up = False  # tried a newer stored credential than the refused one
         failures = 0
         while True:
             session = self._session(adapter, credential)
@@ -219,6 +220,17 @@ class AsyncClient:
             except CredentialRejected as exc:
                 if answered:
                     raise
+                if not caught_up:
+                    caught_up = True
+                    newer = await self._newer(
+                        adapter.name, profile, session.credential.harvested_at
+                    )
+                    if newer is not None:
+                        # Another caller's renewal landed after this one read its
+                        # credential: that one was never refused, so try it first
+                        # (not this call's renewal: a refusal of it asks for one).
+                        credential = newer
+                        continue
                 if renewed:
                     raise CredentialRejected(
                         f"{exc}, even with a credential harvested just now",

@@ -259,8 +259,8 @@ async def test_revocations_under_load_cost_one_harvest_each_and_no_stream(
 
 
 class LateHarvest(ASGITransport):
-    """Stores ``late`` (a harvest from before the site's revocation) while the first
-    chat request is in flight, as another process's harvest can land."""
+    """Stores ``late`` (another harvest) while the first chat request is in flight, as
+    another process's harvest can land."""
 
     def __init__(self, apps: dict[str, FreeNetflyEmulator], store: CredentialStore) -> None:
         super().__init__(apps)
@@ -276,7 +276,7 @@ class LateHarvest(ASGITransport):
             yield reply
 
 
-async def test_a_refusal_is_answered_only_by_a_credential_harvested_after_it(
+async def test_a_refusal_is_renewed_by_a_credential_harvested_after_it(
     config: Config, emulator: FreeNetflyEmulator
 ) -> None:
     async with CredentialStore.open(config.database) as store:
@@ -293,7 +293,32 @@ async def test_a_refusal_is_answered_only_by_a_credential_harvested_after_it(
         ) as client:
             text, _ = await answer(client)
     assert text == EXPECTED
-    assert refresher.harvests == 1  # the late one, older than the refusal, was not tried
+    # The late one, newer than the refused one, was tried once (it might have been made
+    # after the revocation); refused too, it asked for one harvest, not two.
+    assert refresher.harvests == 1
+
+
+async def test_a_newer_stored_credential_than_the_refused_one_is_tried_before_a_harvest(
+    config: Config, emulator: FreeNetflyEmulator
+) -> None:
+    # The race of concurrent clients: one reads the credential, another's renewal lands
+    # (harvested before the first sends), the first is refused. The renewal was never
+    # refused: it answers, with no harvest and no daemon.
+    async with CredentialStore.open(config.database) as store:
+        transport = LateHarvest({HOST: emulator}, store)
+        first = await store.put(await session_of(transport))
+        emulator.invalidate()  # the site revokes the first
+        renewal = await session_of(transport)
+        # Harvested between the first and the refused request's sending.
+        between = (first.harvested_at + time.time()) / 2
+        transport.late = dataclasses.replace(renewal, harvested_at=between)
+        async with AsyncClient(config, store=store, transport=transport) as client:
+            # No refresher and no daemon: a renewal would fail this call.
+            text, _ = await answer(client)
+        stored = await store.get("freenetfly", "default")
+    assert text == EXPECTED
+    assert stored is not None
+    assert stored.harvested_at == between
 
 
 async def test_revocations_with_a_daemon_and_three_clients_fail_no_stream(
