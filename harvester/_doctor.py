@@ -95,7 +95,7 @@ async def run_doctor(
                 )
             credential, fingerprint = await _fresh(config, endpoint, provider or "doctor", profile)
             source = f"Chromium {credential.browser_version}, captured just now"
-        calls = _calls_to_check(fingerprint, provider)
+        calls, missing = _calls_to_check(fingerprint, provider)
         async with _client(config.client, endpoint) as client:
             page_load = await client.page_load(credential, fingerprint)
             measured = [
@@ -117,10 +117,11 @@ async def run_doctor(
         _say_check(say, check)
     say("")
     say("API calls, made by the capture page's script and by the client")
-    if not calls:
-        missing = _Check("API calls", "not captured (harvested by an older version)", "-")
-        _say_check(say, missing)
-        checks.append(missing)
+    for call in missing:
+        # Its headers go out in the general order: re-harvest to capture it.
+        absent = _Check(call.label, "not captured (harvested by an older version)", "-")
+        _say_check(say, absent)
+        checks.append(absent)
     for capture, seen in measured:
         call_checks = _call_checks(capture, seen)
         checks += call_checks
@@ -148,7 +149,7 @@ async def run_doctor(
 
 
 def _say_check(say: Callable[[str], None], check: _Check) -> None:
-    say(f"{check.name:<19}{'match' if check.ok else 'DIFFERS'}")
+    say(f"{check.name:<18} {'match' if check.ok else 'DIFFERS'}")
     say(f"    browser  {check.browser}")
     say(f"    client   {check.client}")
 
@@ -157,11 +158,15 @@ def _title(capture: CallCapture) -> str:
     return f"{capture.call.label} over {capture.http}"
 
 
-def _calls_to_check(fingerprint: Fingerprint, provider: str | None) -> list[CallCapture]:
-    """The captured calls of ``provider`` (and the generic ones); every provider's when
-    none is named."""
+def _calls_to_check(
+    fingerprint: Fingerprint, provider: str | None
+) -> tuple[list[CallCapture], list[Call]]:
+    """The captured calls of ``provider`` (and the generic ones; every provider's when
+    none is named), and those of its calls the capture lacks."""
     wanted = api_calls() if provider is None else (*GENERIC_CALLS, *provider_class(provider).calls)
-    return [c for c in fingerprint.calls if c.call in wanted]
+    captured = [c for c in fingerprint.calls if c.call in wanted]
+    present = {c.call for c in captured}
+    return captured, [call for call in dict.fromkeys(wanted) if call not in present]
 
 
 async def _stored(

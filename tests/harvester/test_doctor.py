@@ -152,3 +152,34 @@ async def test_a_client_that_gets_one_thing_wrong_fails_naming_the_line(
         assert "match    GET over h2" in lines  # HTTP/2 names are lower case anyway
         assert "user-agent" in out
         assert "User-Agent" in out
+
+
+async def test_a_credential_harvested_before_calls_were_captured_is_said_to_lack_them(
+    tmp_path: Path,
+) -> None:
+    credential = recorded_credential("flowgpt")
+    assert credential.fingerprint is not None
+    older = {k: v for k, v in credential.fingerprint.items() if k != "calls"}
+    database = tmp_path / "credentials.db"
+    async with CredentialStore.open(database) as store:
+        await store.put(dataclasses.replace(credential, fingerprint=older))
+    config = await anyio.to_thread.run_sync(
+        lambda: load_config(environ={"HARVEST_DB": str(database)})
+    )
+    lines: list[str] = []
+    assert await run_doctor(config, "flowgpt", "default", lines.append) == 1
+    out = "\n".join(lines)
+    assert "API-call order (not captured)" in out
+    absent = [i for i, line in enumerate(lines) if line.endswith("DIFFERS")]
+    labels = [lines[i].removesuffix("DIFFERS").strip() for i in absent]
+    assert labels == [
+        "GET",
+        "POST application/json",
+        "POST application/json + authorization, x-flow-device-id, x-nonce, x-signature, "
+        "x-timestamp",
+    ]
+    assert lines[absent[0] + 1] == "    browser  not captured (harvested by an older version)"
+    assert lines[-1] == (
+        "verdict: 3 of 11 differ (GET, POST application/json, POST application/json + "
+        "authorization, x-flow-device-id, x-nonce, x-signature, x-timestamp)"
+    )
