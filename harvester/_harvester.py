@@ -412,7 +412,13 @@ def _report(chromium: Chromium, fingerprint: Fingerprint) -> None:
     info = chromium.info
     assert info is not None
     replay = plan_replay(fingerprint, impersonate_target(info.major))
-    logger.info("Chromium %s: JA4 %s, Akamai %s", info.version, fingerprint.ja4, fingerprint.akamai)
+    logger.info(
+        "Chromium %s: JA4 %s, Akamai %s, %d API calls captured",
+        info.version,
+        fingerprint.ja4,
+        fingerprint.akamai,
+        len(fingerprint.calls),
+    )
     if not replay.exact:
         logger.warning(
             "Chromium %s's fingerprint can be replayed only in part: %s",
