@@ -67,8 +67,6 @@ class ProviderSession:
         self._store = store
         self._clock = clock
         self.last_sent: float | None = None  # when the latest request went out
-        # The credential's captured call shapes, read once per harvest.
-        self._shapes: tuple[float | None, dict[Call, Shape | None]] = (None, {})
 
     def now(self) -> float:
         """The client's clock (Unix seconds): signatures and expiry use it."""
@@ -125,10 +123,13 @@ class ProviderSession:
         """How the harvesting Chromium wrote ``call``; None when it was not captured
         (an older capture, or a call the provider does not declare)."""
         credential = self.credential
-        harvested, shapes = self._shapes
-        if harvested != credential.harvested_at:
-            shapes = {}
-            self._shapes = (credential.harvested_at, shapes)
+        # A harvest's capture never changes: its shapes are read once per process.
+        harvest = (credential.provider, credential.profile, credential.harvested_at)
+        shapes = _SHAPES.get(harvest)
+        if shapes is None:
+            if len(_SHAPES) >= _SHAPES_KEPT:
+                _SHAPES.clear()
+            shapes = _SHAPES[harvest] = {}
         if call not in shapes:
             captures = calls_from_stored(credential.fingerprint)
             shapes[call] = shape = shape_for(captures, call)
@@ -258,6 +259,9 @@ def _why(provider: Provider, text: str) -> str:
     return f" (its answer says {marker!r})" if marker else f": {shorten(text)}"
 
 
+# The call shapes of recent harvests, by (provider, profile, harvested_at).
+_SHAPES: dict[tuple[str, str, float | None], dict[Call, Shape | None]] = {}
+_SHAPES_KEPT = 256
 _uncaptured: set[tuple[str, Call]] = set()
 
 
