@@ -22,7 +22,9 @@ __all__ = [
     "CallCapture",
     "Shape",
     "calls_from_stored",
+    "calls_to_stored",
     "chromium_weight",
+    "decode_calls",
     "shape_for",
     "urgency_of",
 ]
@@ -103,22 +105,33 @@ class CallCapture:
     def cookie_fields(self) -> int:
         return sum(1 for name, _ in self.headers if name.lower() == "cookie")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, strings: dict[str, int]) -> dict[str, Any]:
+        """Stored form: each header's name and value as indexes into ``strings`` (which
+        it fills), a table the captures share, the pairs in one string (``"0:1 2:3"``):
+        a credential carries a dozen captures of the same names and mostly the same
+        values, and the store decodes it on every read."""
+
+        def index(text: str) -> int:
+            return strings.setdefault(text, len(strings))
+
         return {
             "call": self.call.to_dict(),
             "http": self.http,
-            "headers": [list(pair) for pair in self.headers],
+            "headers": " ".join(f"{index(name)}:{index(value)}" for name, value in self.headers),
             "priority": None if self.priority is None else list(self.priority),
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CallCapture:
+    def from_dict(cls, data: Mapping[str, Any], strings: Sequence[str]) -> CallCapture:
         priority = data.get("priority")
         exclusive, dependency, weight = (int(v) for v in priority) if priority else (0, 0, 0)
         return cls(
             call=Call.from_dict(data["call"]),
             http=str(data["http"]),
-            headers=tuple((str(k), str(v)) for k, v in data["headers"]),
+            headers=tuple(
+                (strings[int(k)], strings[int(v)])
+                for k, _, v in (pair.partition(":") for pair in str(data["headers"]).split())
+            ),
             priority=(exclusive, dependency, weight) if priority else None,
         )
 
@@ -175,13 +188,26 @@ def urgency_of(priority_header: str | None) -> int | None:
     return None
 
 
+def calls_to_stored(captures: Sequence[CallCapture]) -> dict[str, Any]:
+    """The stored form of ``captures``: ``calls`` and the ``call_strings`` they index."""
+    strings: dict[str, int] = {}
+    calls = [capture.to_dict(strings) for capture in captures]
+    return {"calls": calls, "call_strings": list(strings)}
+
+
+def decode_calls(data: Mapping[str, Any]) -> tuple[CallCapture, ...]:
+    """The inverse of ``calls_to_stored`` (``KeyError``, ``TypeError``, ``ValueError``
+    or ``IndexError`` when it is not one)."""
+    strings = [str(v) for v in data.get("call_strings") or ()]
+    return tuple(CallCapture.from_dict(item, strings) for item in data.get("calls") or ())
+
+
 def calls_from_stored(data: Mapping[str, Any] | None) -> tuple[CallCapture, ...]:
     """The call captures of a stored fingerprint dict, read alone (a request needs
     these, not the whole fingerprint); empty when there are none or they are unreadable."""
     if not data:
         return ()
-    stored: Sequence[Any] = data.get("calls") or ()
     try:
-        return tuple(CallCapture.from_dict(item) for item in stored)
-    except (KeyError, TypeError, ValueError):
+        return decode_calls(data)
+    except (KeyError, TypeError, ValueError, IndexError):
         return ()

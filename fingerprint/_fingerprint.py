@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ._calls import Call, CallCapture, Shape, shape_for
+from ._calls import Call, CallCapture, Shape, calls_to_stored, decode_calls, shape_for
 from ._errors import UnreadableFingerprint
 from ._h2 import H2Opening
 from ._tls import ClientHello, is_grease
@@ -232,7 +232,7 @@ class Fingerprint:
         for f in fields(self):
             if f.name != "calls":
                 data[f.name] = _jsonable(getattr(self, f.name))
-        data["calls"] = [capture.to_dict() for capture in self.calls]
+        data.update(calls_to_stored(self.calls))
         data["derived"] = {
             "ja3": self.ja3,
             "ja3_sorted": self.ja3_sorted,
@@ -248,11 +248,11 @@ class Fingerprint:
         try:
             values: dict[str, Any] = {}
             for name, value in data.items():
-                if name not in known:
+                if name not in known or name == "calls":
                     continue
                 values[name] = _from_json(name, value)
-            return cls(**values)
-        except (KeyError, TypeError, ValueError) as exc:
+            return cls(**values, calls=decode_calls(data))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise UnreadableFingerprint(f"the stored fingerprint is not readable: {exc}") from None
 
     @classmethod
@@ -311,8 +311,6 @@ def _from_json(name: str, value: Any) -> Any:
         raise ValueError(f"{name} has an unexpected type")
     if name == "headers":
         return tuple((str(k), str(v)) for k, v in value)
-    if name == "calls":
-        return tuple(CallCapture.from_dict(item) for item in value)
     if name == "h2_settings":
         return tuple((int(k), int(v)) for k, v in value)
     if name == "h2_priority_frames":

@@ -14,6 +14,7 @@ from fingerprint import (
     CallCapture,
     Fingerprint,
     calls_from_stored,
+    calls_to_stored,
     chromium_weight,
     ja4h,
     request_headers,
@@ -165,8 +166,16 @@ def test_chromium_weights_follow_the_urgency() -> None:
     assert urgency_of(None) is None
 
 
-def test_a_call_capture_round_trips() -> None:
-    capture = CallCapture(GET, "h2", (("accept", "*/*"),), (1, 0, 220))
-    assert CallCapture.from_dict(capture.to_dict()) == capture
-    bare = CallCapture(GET, "http/1.1", (("Accept", "*/*"),))
-    assert CallCapture.from_dict(bare.to_dict()) == bare
+def test_call_captures_share_one_table_of_strings_when_stored() -> None:
+    ua = "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0"
+    captures = (
+        CallCapture(GET, "h2", (("user-agent", ua), ("accept", "*/*")), (1, 0, 220)),
+        CallCapture(GET, "http/1.1", (("User-Agent", ua), ("Accept", "*/*"))),
+    )
+    stored = calls_to_stored(captures)
+    # Each name and value once.
+    assert stored["call_strings"] == ["user-agent", ua, "accept", "*/*", "User-Agent", "Accept"]
+    assert stored["calls"][1]["headers"] == "4:1 5:3"
+    assert calls_from_stored(json.loads(json.dumps(stored))) == captures
+    # A stored form that does not add up is no captures, not an error.
+    assert calls_from_stored({**stored, "call_strings": [ua]}) == ()
