@@ -29,6 +29,7 @@ from ._errors import (
     CredentialRejected,
     NetworkError,
     NoCredential,
+    RateLimited,
     ServerError,
     StreamBroken,
     StreamTimeout,
@@ -37,10 +38,12 @@ from ._errors import (
 from ._events import Event, Reasoning
 from ._http import HTTPTransport
 from ._openai import AsyncChat
+from ._profiles import ProfilePool
 from ._provider import ChatRequest, Message, Provider, normalize_messages
 from ._retry import RetryPolicy
 from ._session import ProviderSession
 from ._transport import Transport
+from ._view import CredentialView
 from .providers import provider_class, provider_names
 
 __all__ = ["AsyncClient", "Refresher"]
@@ -51,6 +54,10 @@ logger = logging.getLogger("client")
 _MODELS_TTL = 3600.0
 # How often a client waiting for the daemon looks at the store.
 _REFRESH_POLL = 0.25
+
+
+class _MovedOn(Exception):
+    """A refused profile handed its call to another one (it is being re-harvested)."""
 
 
 class Refresher(Protocol):
@@ -94,6 +101,8 @@ class AsyncClient:
         # The credential each (provider, profile) got from this client's latest
         # renewal: callers queued behind it take it without a store read each.
         self._renewed: dict[tuple[str, str], Credential] = {}
+        self._view: CredentialView | None = None
+        self._profiles: ProfilePool | None = None
         self.chat = AsyncChat(self)
 
     @property
@@ -125,6 +134,10 @@ class AsyncClient:
             )
         if self._store is None:
             self._store = await CredentialStore.open(self.config.database)
+        self._view = CredentialView(
+            self._store, flush_every=self.config.client.write_back_interval, clock=self._clock
+        )
+        self._profiles = ProfilePool(self.config, self._store, self._view, self._clock)
         if self._transport is None:
             network = self.config.network
             self._transport = Transport(self.config.client, ca_bundle=network.ca_bundle)
@@ -139,8 +152,15 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP sessions and (if it opened it) the store."""
+        """Write back what the view holds, close the HTTP sessions and (if it opened it)
+        the store."""
         with anyio.CancelScope(shield=True):
+            if self._profiles is not None:
+                await self._profiles.aclose()
+                self._profiles = None
+            if self._view is not None:
+                await self._view.aclose()
+                self._view = None
             if self._owns_transport and self._transport is not None:
                 await self._transport.aclose()
                 self._transport = None
@@ -183,10 +203,17 @@ class AsyncClient:
         messages: str | Sequence[Mapping[str, Any] | Message],
         *,
         model: str | None = None,
-        profile: str = "default",
+        profile: str | None = None,
         **options: Any,
     ) -> AsyncGenerator[Event, None]:
         """Send a chat and yield its events as they arrive.
+
+        ``profile``: that credential profile; ``None`` picks among the provider's
+        configured ``profiles``: a usable one, the least loaded first, none that is
+        cooling down after a 429 (a 429 before the first event cools that profile for
+        its Retry-After, or ``[providers.NAME] cooldown``, and the call moves on; a
+        refused profile is re-harvested while another serves); with every profile
+        cooling, ``RateLimited`` carries the earliest retry time.
 
         ``messages`` are OpenAI-style dicts (or one string: a user message). Raises
         ``UnknownProvider``/``UnknownModel`` before sending anything, ``NoCredential``,
@@ -197,11 +224,44 @@ class AsyncClient:
         failure after them alone is retried like one before any event.
         """
         adapter = self.provider(provider)
+        profiles = self.config.provider(adapter.name).profiles
         request = ChatRequest(
-            model=await self.resolve_model(provider, model, profile=profile),
+            model=await self.resolve_model(provider, model, profile=profile or profiles[0]),
             messages=normalize_messages(messages),
             options=options,
         )
+        if profile is not None:
+            async with self._pool.using(adapter.name, profile):
+                async for event in self._stream_on(adapter, profile, request):
+                    yield event
+            return
+        moved_from: set[str] = set()
+        limited: RateLimited | None = None  # the site's latest 429 to this call
+        while True:
+            try:
+                chosen = await self._pool.pick(adapter.name, profiles, moved_from)
+            except RateLimited as resting:
+                if limited is None:
+                    raise
+                raise RateLimited(
+                    f"{limited}; {resting}", retry_after=resting.retry_after, body=limited.body
+                ) from limited
+            async with self._pool.using(adapter.name, chosen):
+                try:
+                    async for event in self._stream_on(adapter, chosen, request, pooled=True):
+                        yield event
+                    return
+                except RateLimited as exc:
+                    limited = exc  # that profile rests now: the next one
+                    moved_from.add(chosen)
+                except _MovedOn:
+                    moved_from.add(chosen)  # being re-harvested: the next one
+
+    async def _stream_on(
+        self, adapter: Provider, profile: str, request: ChatRequest, *, pooled: bool = False
+    ) -> AsyncGenerator[Event, None]:
+        """``stream`` on one profile: retries, one renewal on a refusal (``pooled``: a
+        refusal hands the call to another usable profile instead, when there is one)."""
         credential = await self._credential(adapter, profile)
         policy = self.retry_policy(adapter.name)
         renewed = False
@@ -217,6 +277,11 @@ class AsyncClient:
                     answered = answered or not isinstance(event, Reasoning)
                     yield event
                 return
+            except RateLimited as exc:
+                if answered:
+                    raise
+                await self._pool.cool(adapter.name, profile, exc)
+                raise
             except CredentialRejected as exc:
                 if answered:
                     raise
@@ -241,9 +306,14 @@ class AsyncClient:
                 # The refusal stands for everything harvested before the refused request
                 # went out: only a credential from after it is worth a retry.
                 refused_at = session.last_sent if session.last_sent is not None else self._clock()
-                credential = await self._replace(
-                    adapter, profile, session.credential, exc, refused_at
+                renewal = functools.partial(
+                    self._replace, adapter, profile, session.credential, exc, refused_at
                 )
+                if pooled and await self._pool.another_usable(adapter.name, profile):
+                    # The others keep serving while this one is harvested again.
+                    self._pool.in_background(renewal)
+                    raise _MovedOn from exc
+                credential = await renewal()
             except (NetworkError, StreamTimeout, ServerError) as exc:
                 if answered:
                     raise StreamBroken(
@@ -267,16 +337,34 @@ class AsyncClient:
 
     # -- credentials -----------------------------------------------------------------
 
+    @property
+    def _pool(self) -> ProfilePool:
+        if self._profiles is None:
+            raise RuntimeError("enter the client first (async with)")
+        return self._profiles
+
+    @property
+    def view(self) -> CredentialView:
+        """The credentials as this client uses them (in memory, written back in batches)."""
+        if self._view is None:
+            raise RuntimeError("enter the client first (async with)")
+        return self._view
+
     def _session(self, adapter: Provider, credential: Credential) -> ProviderSession:
         assert self._transport is not None, "enter the client first (async with)"
         return ProviderSession(
-            adapter, credential, transport=self._transport, store=self.store, clock=self._clock
+            adapter,
+            credential,
+            transport=self._transport,
+            store=self.store,
+            view=self.view,
+            clock=self._clock,
         )
 
     async def _credential(self, adapter: Provider, profile: str) -> Credential:
         """The stored credential; a new one first if it is missing (or, with an
         in-process refresher, stale or expired)."""
-        credential = await self.store.get(adapter.name, profile)
+        credential = await self.view.get(adapter.name, profile)
         if credential is None:
             return await self._replace(adapter, profile, None, None)
         if not credential.is_usable(self._clock()) and self._refresher is not None:
@@ -316,7 +404,9 @@ class AsyncClient:
                     str(rejection)[:200],
                     harvested_at=old.harvested_at,
                 )
+                self.view.forget(name, profile)
             renewed = self._renewed[key] = await self._harvest(name, profile, since, rejection)
+            self.view.forget(name, profile)  # the next stream reads the new one
             return renewed
 
     async def _harvest(
@@ -375,8 +465,9 @@ class AsyncClient:
         )
 
     async def _newer(self, name: str, profile: str, since: float) -> Credential | None:
-        """The stored credential if it was harvested after ``since`` and is usable."""
-        current = await self.store.get(name, profile)
+        """The stored credential if it was harvested after ``since`` and is usable (read
+        now: after a refusal, memory is not trusted)."""
+        current = await self.view.fresh(name, profile)
         return current if current is not None and self._usable_since(current, since) else None
 
     def _usable_since(self, credential: Credential, since: float) -> bool:
@@ -397,7 +488,7 @@ class AsyncClient:
             return cached
         if type(adapter).fetch_models is Provider.fetch_models:
             return None  # the site has no model list
-        credential = await self.store.get(adapter.name, profile)
+        credential = await self.view.get(adapter.name, profile)
         if credential is None:
             logger.warning(
                 "%s: no credential yet to read the live model list; using the built-in list",

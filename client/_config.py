@@ -86,6 +86,9 @@ class ClientConfig:
     retry_backoff: float = 0.5  # first delay between attempts; doubles, with jitter
     retry_backoff_max: float = 8.0
     refresh_timeout: float = 120.0  # how long to wait for a daemon to serve a refresh
+    # Rotated cookies reach the store at most this often per (provider, profile), and on
+    # close (a crash loses at most this much of them); the process uses them at once.
+    write_back_interval: float = 1.0
 
     @property
     def default_retry(self) -> RetryPolicy:
@@ -101,6 +104,11 @@ class ProviderConfig:
     proxy: str | None = field(default=None, repr=False)
     profiles: tuple[str, ...] = ("default",)
     refresh_before_expiry: float = 300.0  # seconds
+    # Concurrent streams per profile (None: no cap); a call without a profile waits for
+    # a slot on one.
+    max_streams: int | None = None
+    # How long a profile the site answered 429 rests when the answer says no Retry-After.
+    cooldown: float = 60.0
     # Override the provider's retry rule (None: the provider's own, else [client]'s).
     retries: int | None = None
     retry_backoff: float | None = None
@@ -116,8 +124,8 @@ class ProviderConfig:
         overrides = "".join(f", {k}={v!r}" for k, v in retry.items() if v is not None)
         return (
             f"ProviderConfig(enabled={self.enabled!r}, proxy={proxy!r}, "
-            f"profiles={self.profiles!r}, refresh_before_expiry={self.refresh_before_expiry!r}"
-            f"{overrides})"
+            f"profiles={self.profiles!r}, refresh_before_expiry={self.refresh_before_expiry!r}, "
+            f"max_streams={self.max_streams!r}, cooldown={self.cooldown!r}{overrides})"
         )
 
     def override_retry(self, default: RetryPolicy) -> RetryPolicy:
@@ -406,6 +414,7 @@ _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
         "retry_backoff": _interval,
         "retry_backoff_max": _interval,
         "refresh_timeout": _interval,
+        "write_back_interval": _interval,
     },
     "server": {"host": _string, "port": _port, "api_keys": _api_keys},
 }
@@ -414,6 +423,8 @@ _PROVIDER_TABLE: Mapping[str, _Convert | type] = {
     "proxy": _proxy,
     "profiles": _profiles,
     "refresh_before_expiry": _duration,
+    "max_streams": _positive_int,
+    "cooldown": _interval,
     "retries": _count,
     "retry_backoff": _interval,
     "retry_backoff_max": _interval,

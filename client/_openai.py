@@ -117,7 +117,7 @@ class AsyncCompletions:
         messages: Sequence[Mapping[str, Any]],
         provider: str,
         stream: Literal[False] = ...,
-        profile: str = ...,
+        profile: str | None = ...,
         **options: Any,
     ) -> ChatCompletion: ...
 
@@ -129,7 +129,7 @@ class AsyncCompletions:
         messages: Sequence[Mapping[str, Any]],
         provider: str,
         stream: Literal[True],
-        profile: str = ...,
+        profile: str | None = ...,
         **options: Any,
     ) -> AsyncIterator[ChatCompletionChunk]: ...
 
@@ -140,11 +140,13 @@ class AsyncCompletions:
         messages: Sequence[Mapping[str, Any]],
         provider: str,
         stream: bool = False,
-        profile: str = "default",
+        profile: str | None = None,
         **options: Any,
     ) -> ChatCompletion | AsyncIterator[ChatCompletionChunk]:
-        """Like OpenAI's: ``stream=True`` gives an async iterator of chunks."""
-        resolved = await self._client.resolve_model(provider, model, profile=profile)
+        """Like OpenAI's: ``stream=True`` gives an async iterator of chunks. Without
+        ``profile``, one of the provider's configured profiles (see ``stream``)."""
+        first = self._client.config.provider(provider).profiles[0]
+        resolved = await self._client.resolve_model(provider, model, profile=profile or first)
         chunks = self._chunks(provider, resolved, messages, profile, options)
         if stream:
             return chunks
@@ -155,7 +157,7 @@ class AsyncCompletions:
         provider: str,
         model: str,
         messages: Sequence[Mapping[str, Any]],
-        profile: str,
+        profile: str | None,
         options: Mapping[str, Any],
     ) -> AsyncIterator[ChatCompletionChunk]:
         events = self._client.stream(provider, messages, model=model, profile=profile, **options)

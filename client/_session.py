@@ -38,6 +38,7 @@ from ._errors import (
 from ._http import HTTPReply, HTTPTransport
 from ._lines import LineDecoder
 from ._sse import ServerSentEvent, SSEDecoder
+from ._view import CredentialView
 
 if TYPE_CHECKING:
     from ._provider import Provider
@@ -59,12 +60,14 @@ class ProviderSession:
         *,
         transport: HTTPTransport,
         store: CredentialStore,
+        view: CredentialView | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.provider = provider
         self.credential = credential
         self._transport = transport
         self._store = store
+        self._view = view
         self._clock = clock
         self.last_sent: float | None = None  # when the latest request went out
 
@@ -222,6 +225,10 @@ class ProviderSession:
             reply.header_list("set-cookie"), reply.url, now=now, jar=credential.cookies
         )
         if not cookies:
+            return
+        if self._view is not None:
+            # In memory now, in the store within the view's interval.
+            self.credential = self._view.rotate(credential, cookies)
             return
         applied = await self._store.merge_cookies(
             credential.provider, credential.profile, cookies, generation=credential.generation

@@ -81,7 +81,7 @@ class Client:
         messages: str | Sequence[Mapping[str, Any] | Message],
         *,
         model: str | None = None,
-        profile: str = "default",
+        profile: str | None = None,
         **options: Any,
     ) -> Iterator[Event]:
         """See ``AsyncClient.stream``; events arrive as the provider sends them."""

@@ -49,7 +49,7 @@ logger = logging.getLogger("client.transport")
 
 _CHROME_TARGET = re.compile(r"chrome(\d+)")
 # Concurrent transfers per session; HTTP/2 multiplexes them over few connections.
-_MAX_CLIENTS = 512
+MAX_CLIENTS = 512
 # An error body is read up to this many bytes (for the message and rejection checks).
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -270,7 +270,7 @@ class Transport:
             # curl_cffi types verify as bool, but takes a CA file path too.
             verify=verify if verify is not None else True,  # type: ignore[arg-type]
             http_version="v2tls",
-            max_clients=_MAX_CLIENTS,
+            max_clients=MAX_CLIENTS,
             curl_options=options,
         )
         pooled = self._sessions[key] = _Pooled(identity, session)

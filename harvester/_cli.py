@@ -201,7 +201,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("-m", "--model", metavar="MODEL", help="a model id or alias")
     chat.add_argument("--system", type=_text, metavar="TEXT", help="a system message")
     chat.add_argument(
-        "--profile", default="default", type=_profile, metavar="P", help="credential profile"
+        "--profile",
+        type=_profile,
+        metavar="P",
+        help="credential profile (default: the least loaded usable one of the configured profiles)",
     )
     chat.add_argument(
         "--no-refresh", action="store_true", help="never start a browser; fail instead"
@@ -255,11 +258,12 @@ async def _status(app: App, args: argparse.Namespace) -> int:
         return 0
     async with app:
         credentials = await app.store.list()
+        cooldowns = await app.store.cooldowns()
     proxy_for = app.config.proxy_for
     print(
-        status_json(credentials, proxy_for=proxy_for)
+        status_json(credentials, proxy_for=proxy_for, cooldowns=cooldowns)
         if args.json
-        else status_table(credentials, proxy_for=proxy_for)
+        else status_table(credentials, proxy_for=proxy_for, cooldowns=cooldowns)
     )
     return 0
 

@@ -164,7 +164,8 @@ class Service:
             label = self.metrics.provider_label(provider)
             self.metrics.chats.labels(label, "other", "model_not_found").inc()
             raise
-        events = self.client.stream(provider, messages, model=model, profile=profile, **options)
+        # No profile: the client picks among the configured ones (load, cool-downs).
+        events = self.client.stream(provider, messages, model=model, **options)
         return provider, model, self._counted(provider, model, events)
 
     async def _counted(

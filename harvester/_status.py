@@ -10,7 +10,7 @@ from typing import Any
 
 from client import describe_fingerprint, shorten
 from fingerprint import Fingerprint
-from storage import Credential
+from storage import Cooldown, Credential
 
 __all__ = ["relative_time", "status_json", "status_rows", "status_table"]
 
@@ -36,9 +36,13 @@ _PROXY_NOTE = (
 
 
 def status_rows(
-    credentials: Sequence[Credential], now: float, proxy_for: ProxyFor | None = None
+    credentials: Sequence[Credential],
+    now: float,
+    proxy_for: ProxyFor | None = None,
+    cooldowns: Sequence[Cooldown] = (),
 ) -> list[dict[str, Any]]:
     """The public fields of each credential: the only ones status may print."""
+    resting = {(c.provider, c.profile): c.until for c in cooldowns if c.until > now}
     return [
         {
             "provider": c.provider,
@@ -54,6 +58,8 @@ def status_rows(
             "cookies": len(c.cookies),
             "last_error": c.last_error,
             "proxy_changed": proxy_for is not None and proxy_for(c.provider) != c.proxy,
+            # Rate limited: no client sends with it before this.
+            "cooling_until": _iso(resting.get((c.provider, c.profile))),
         }
         for c in credentials
     ]
@@ -63,25 +69,34 @@ def status_json(
     credentials: Sequence[Credential],
     now: float | None = None,
     proxy_for: ProxyFor | None = None,
+    cooldowns: Sequence[Cooldown] = (),
 ) -> str:
     """``harvest status --json``: a JSON list, one object per credential."""
     moment = time.time() if now is None else now
-    return json.dumps(status_rows(credentials, moment, proxy_for), indent=2)
+    return json.dumps(status_rows(credentials, moment, proxy_for, cooldowns), indent=2)
 
 
 def status_table(
     credentials: Sequence[Credential],
     now: float | None = None,
     proxy_for: ProxyFor | None = None,
+    cooldowns: Sequence[Cooldown] = (),
 ) -> str:
     """``harvest status``: an aligned text table."""
     now = time.time() if now is None else now
-    listed = status_rows(credentials, now, proxy_for)
+    listed = status_rows(credentials, now, proxy_for, cooldowns)
+    resting = {(c.provider, c.profile): c.until for c in cooldowns}
     rows = [
         (
             row["provider"],
             row["profile"],
-            row["status"] + ("*" if row["proxy_changed"] else ""),
+            row["status"]
+            + ("*" if row["proxy_changed"] else "")
+            + (
+                f" (rate limited, free {relative_time(resting[c.provider, c.profile], now)})"
+                if row["cooling_until"]
+                else ""
+            ),
             relative_time(c.harvested_at, now),
             relative_time(c.expires_at, now),
             row["browser"] or "-",

@@ -20,7 +20,7 @@ from ._errors import (
     StoreClosed,
     StoreUnavailable,
 )
-from ._models import Attempt, Credential, CredentialStatus, Lease, RefreshRequest
+from ._models import Attempt, Cooldown, Credential, CredentialStatus, Lease, RefreshRequest
 from ._redact import REDACTED, redact_url
 from ._schema import SCHEMA_VERSION
 from ._store import CredentialStore, holder_is_dead, holder_name, pid_alive
@@ -32,6 +32,7 @@ __all__ = [
     "Attempt",
     "BadLocation",
     "Cookie",
+    "Cooldown",
     "Credential",
     "CredentialStatus",
     "CredentialStore",

@@ -88,6 +88,18 @@ class Lease:
 
 
 @dataclass(frozen=True, repr=False)
+class Cooldown:
+    """A profile the site rate-limited: no process sends with it before ``until``."""
+
+    provider: str
+    profile: str
+    until: float
+    reason: str | None = None
+
+    __repr__ = redacted_repr
+
+
+@dataclass(frozen=True, repr=False)
 class RefreshRequest:
     """A client's request that the daemon harvest a (provider, profile) again."""
 

@@ -61,6 +61,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX refresh_requests_by_key ON refresh_requests (provider, profile)",
     ),
+    # 1 -> 2: cool-downs (a profile a site rate-limited rests until ``until``).
+    (
+        """
+        CREATE TABLE cooldowns (
+            provider TEXT NOT NULL,
+            profile  TEXT NOT NULL,
+            until    REAL NOT NULL,
+            reason   TEXT,
+            PRIMARY KEY (provider, profile)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -40,7 +40,7 @@ from ._errors import (
     StoreClosed,
     StoreUnavailable,
 )
-from ._models import Attempt, Credential, CredentialStatus, Lease, RefreshRequest
+from ._models import Attempt, Cooldown, Credential, CredentialStatus, Lease, RefreshRequest
 from ._presence import DaemonPresence
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -273,16 +273,23 @@ class CredentialStore:
         profile: str,
         cookies: Iterable[Cookie],
         *,
-        generation: int,
+        generation: int | None = None,
+        harvested_at: float | None = None,
     ) -> bool:
-        """Write back cookies a response set, if the credential is still ``generation``.
+        """Write back cookies a response set, if the credential is still ``generation``
+        (or, given ``harvested_at`` instead, still that harvest).
 
         A cookie replaces the stored one with the same (name, domain, host-only flag,
         path), placed as ``merged_cookies`` places it; an expired one deletes it.
-        Returns whether the write applied; on success the stored generation is
-        ``generation + 1``. A refusal means the credential changed (a new harvest, or
-        another client's write-back): read it again.
+        Returns whether the write applied; on success the stored generation is one
+        more. With ``generation`` a refusal means the credential changed (a new harvest,
+        or another client's write-back): read it again. With ``harvested_at`` only a new
+        harvest refuses: concurrent write-backs each merge into what the other wrote.
         """
+        if (generation is None) == (harvested_at is None):
+            raise ValueError("merge_cookies takes one of generation and harvested_at")
+        if harvested_at is not None:
+            return await self._merge_into_harvest(provider, profile, cookies, harvested_at)
         rows = await self._run(
             "SELECT body FROM credentials WHERE provider = ? AND profile = ? AND generation = ?",
             (provider, profile, generation),
@@ -301,6 +308,36 @@ class CredentialStore:
             (json.dumps(body), now, provider, profile, generation),
         )
         return bool(rows)
+
+    async def _merge_into_harvest(
+        self, provider: str, profile: str, cookies: Iterable[Cookie], harvested_at: float
+    ) -> bool:
+        # One transaction: another writer waits for it instead of being refused.
+        async with self._transaction() as db:
+            found = await db.execute_fetchall(
+                "SELECT body FROM credentials"
+                " WHERE provider = ? AND profile = ? AND harvested_at = ?",
+                (provider, profile, harvested_at),
+            )
+            rows = builtins.list(found)
+            if not rows:
+                return False
+            now = self._clock()
+            body = json.loads(rows[0][0])
+            jar = merged_cookies(map(Cookie.from_dict, body["cookies"]), cookies, now)
+            body["cookies"] = [c.to_dict() for c in jar]
+            await db.execute(
+                "UPDATE credentials SET body = ?, updated_at = ?, generation = generation + 1"
+                " WHERE provider = ? AND profile = ?",
+                (json.dumps(body), now, provider, profile),
+            )
+        return True
+
+    async def generations(self) -> dict[tuple[str, str], int]:
+        """Every stored (provider, profile) with its generation, which every write
+        changes: how a client's in-memory view notices another process's write."""
+        rows = await self._run("SELECT provider, profile, generation FROM credentials")
+        return {(str(p), str(pr)): int(g) for p, pr, g in rows}
 
     # -- refresh requests ----------------------------------------------------------
 
@@ -422,6 +459,29 @@ class CredentialStore:
             (provider, profile, self._clock()),
         )
         return Lease(*rows[0]) if rows and not holder_is_dead(rows[0][2]) else None
+
+    # -- cool-downs ----------------------------------------------------------------
+
+    async def cool_down(
+        self, provider: str, profile: str, until: float, reason: str | None = None
+    ) -> None:
+        """Rest (provider, profile) until ``until`` (a later one already set stays)."""
+        await self._run(
+            "INSERT INTO cooldowns (provider, profile, until, reason) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (provider, profile) DO UPDATE SET"
+            " reason = CASE WHEN excluded.until > until THEN excluded.reason ELSE reason END,"
+            " until = max(until, excluded.until)",
+            (provider, profile, until, reason),
+        )
+
+    async def cooldowns(self, provider: str | None = None) -> builtins.list[Cooldown]:
+        """The cool-downs still running (of ``provider``, if given), soonest over first."""
+        rows = await self._run(
+            "SELECT provider, profile, until, reason FROM cooldowns"
+            " WHERE until > ? AND provider = coalesce(?, provider) ORDER BY until, profile",
+            (self._clock(), provider),
+        )
+        return [Cooldown(str(p), str(pr), float(u), r) for p, pr, u, r in rows]
 
     # -- history -------------------------------------------------------------------
 

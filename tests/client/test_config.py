@@ -112,7 +112,7 @@ ERRORS = {
     "unknown key in a provider table": (
         "[providers.cloudflare]\nenable = true\n",
         r"unknown key 'providers.cloudflare.enable'; valid keys in \[providers.cloudflare\]: "
-        r"enabled, profiles, proxy, refresh_before_expiry",
+        r"cooldown, enabled, max_streams, profiles, proxy, refresh_before_expiry",
         2,
     ),
     "dotted key": ("browser.headles = true\n", r"unknown key 'browser.headles'", 1),

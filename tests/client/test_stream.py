@@ -7,6 +7,7 @@ and copied into each test's own database.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,14 @@ async def test_rotated_cookies_are_written_back_and_used_next(
     first = await stored(rig_config, cloudflare_credential)
     async with AsyncClient(rig_config) as client:
         await run(client)
+        # In memory at once (the next request uses it), in the store within
+        # write_back_interval: not yet.
+        unwritten = await client.store.get("cloudflare")
+        await client.view.flush()
         after_one = await client.store.get("cloudflare")
         await run(client)
+    assert unwritten is not None
+    assert unwritten.generation == first.generation
     assert after_one is not None
     rotated = cloudflare.state.bm_issued[-2]  # set by the first answer
     bm = {c.name: c for c in after_one.cookies}["__cf_bm"]
@@ -190,7 +197,12 @@ async def test_429_raises_rate_limited_with_retry_after_and_no_retry(
     async with AsyncClient(rig_config) as client:
         with pytest.raises(RateLimited, match=r"429.*retry after 7s") as caught:
             await run(client)
-    assert caught.value.retry_after == 7
+        (resting,) = await client.store.cooldowns("cloudflare")
+    # The only profile rests for the site's Retry-After, in the store for every process.
+    assert caught.value.retry_after == pytest.approx(7, abs=1)
+    assert "every profile is resting after a rate limit (default)" in str(caught.value)
+    assert resting.profile == "default"
+    assert resting.until - time.time() == pytest.approx(7, abs=1)
     assert len(cloudflare.inference_requests()) == 1
 
 

@@ -45,6 +45,11 @@ _COUNT = re.compile(r"^count to (\d+)$", re.I)
 @dataclass
 class FreeNetflyState(EmulatorState):
     sessions: dict[str, str] = field(default_factory=dict)  # nf_sid -> user agent
+    # Per session (an account's): a 429 with this Retry-After on every chat.
+    limited: dict[str, int] = field(default_factory=dict)
+    # Per session: chats answering now, and the most at once.
+    active: dict[str, int] = field(default_factory=dict)
+    peak: dict[str, int] = field(default_factory=dict)
 
 
 class FreeNetflyEmulator(Emulator[FreeNetflyState]):
@@ -60,6 +65,19 @@ class FreeNetflyEmulator(Emulator[FreeNetflyState]):
         """End every session: the next chat gets ``invalid_session``."""
         with self.state.lock:
             self.state.sessions.clear()
+
+    def end_session(self, value: str) -> None:
+        """End one session (one account's): its next chat gets ``invalid_session``."""
+        with self.state.lock:
+            self.state.sessions.pop(value, None)
+
+    def limit(self, value: str, retry_after: int | None) -> None:
+        """Rate-limit one session (``None``: lift it)."""
+        with self.state.lock:
+            if retry_after is None:
+                self.state.limited.pop(value, None)
+            else:
+                self.state.limited[value] = retry_after
 
     def chat_requests(self) -> list[Request]:
         return self.requests_to("/api/openai/v1/chat/completions")
@@ -105,6 +123,12 @@ class FreeNetflyEmulator(Emulator[FreeNetflyState]):
             return
         if await self.fail_with_status(send, fault):
             return
+        value = request.cookies.get("nf_sid", "")
+        with self.state.lock:
+            limited = self.state.limited.get(value)
+        if limited is not None:
+            await self.fail_with_status(send, Fault(status=429, retry_after=limited))
+            return
         problem = _check(request)
         if problem:
             error = {"error": {"message": problem, "type": "invalid_request_error"}}
@@ -119,14 +143,21 @@ class FreeNetflyEmulator(Emulator[FreeNetflyState]):
         if fault.error is not None:
             error = {"error": {"message": fault.error, "type": "server_error"}}
             records.insert(2, "data: " + json.dumps(error))
-        await self.stream(
-            send,
-            records,
-            fault,
-            content_type="text/event-stream; charset=utf-8",
-            headers=[("cache-control", "no-cache")],
-            separator="\n\n",
-        )
+        with self.state.lock:
+            now = self.state.active[value] = self.state.active.get(value, 0) + 1
+            self.state.peak[value] = max(self.state.peak.get(value, 0), now)
+        try:
+            await self.stream(
+                send,
+                records,
+                fault,
+                content_type="text/event-stream; charset=utf-8",
+                headers=[("cache-control", "no-cache")],
+                separator="\n\n",
+            )
+        finally:
+            with self.state.lock:
+                self.state.active[value] -= 1
 
 
 async def _invalid_session(send: Send) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -169,3 +170,21 @@ def test_a_misspelt_provider_table_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "unknown provider 'cloudfare' in [providers.cloudfare]" in done.stderr
     assert "cloudflare" in done.stderr.split("known providers:")[1]
+
+
+def test_status_shows_a_profile_resting_after_a_rate_limit(db: Path) -> None:
+    async def cool() -> None:
+        async with CredentialStore.open(db) as store:
+            await store.cool_down("flowgpt", "work", time.time() + 299, "rate limited (429)")
+            await store.cool_down("cloudflare", "default", time.time() - 1)  # over already
+
+    anyio.run(cool)
+    done = harvest("status", env={"HARVEST_DB": str(db)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[2].split()[:3] == ["flowgpt", "work", "stale*"]
+    assert "stale* (rate limited, free in 4m)" in lines[2]
+    assert "rate limited" not in lines[1]
+    rows = json.loads(harvest("status", "--json", env={"HARVEST_DB": str(db)}).stdout)
+    assert rows[0]["cooling_until"] is None
+    assert rows[1]["cooling_until"] is not None
