@@ -15,7 +15,7 @@ import math
 import os
 import random
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -248,7 +248,7 @@ class AsyncClient:
                 ) from limited
             async with self._pool.using(adapter.name, chosen):
                 try:
-                    async for event in self._stream_on(adapter, chosen, request, pooled=True):
+                    async for event in self._stream_on(adapter, chosen, request, moved_from):
                         yield event
                     return
                 except RateLimited as exc:
@@ -258,10 +258,15 @@ class AsyncClient:
                     moved_from.add(chosen)  # being re-harvested: the next one
 
     async def _stream_on(
-        self, adapter: Provider, profile: str, request: ChatRequest, *, pooled: bool = False
+        self,
+        adapter: Provider,
+        profile: str,
+        request: ChatRequest,
+        moved_from: Collection[str] | None = None,
     ) -> AsyncGenerator[Event, None]:
-        """``stream`` on one profile: retries, one renewal on a refusal (``pooled``: a
-        refusal hands the call to another usable profile instead, when there is one)."""
+        """``stream`` on one profile: retries, one renewal on a refusal. Picked from a
+        pool (``moved_from``: the profiles the call left), a refusal hands the call to
+        another usable profile instead, when there is one."""
         credential = await self._credential(adapter, profile)
         policy = self.retry_policy(adapter.name)
         renewed = False
@@ -309,7 +314,10 @@ class AsyncClient:
                 renewal = functools.partial(
                     self._replace, adapter, profile, session.credential, exc, refused_at
                 )
-                if pooled and await self._pool.another_usable(adapter.name, profile):
+                pooled = moved_from is not None
+                if pooled and await self._pool.another_usable(
+                    adapter.name, {profile, *(moved_from or ())}
+                ):
                     # The others keep serving while this one is harvested again.
                     self._pool.in_background(renewal)
                     raise _MovedOn from exc

@@ -101,11 +101,11 @@ class ProfilePool:
         self._view.cooled(cooldown)
         logger.info("%s/%s: rate limited; resting it for %.0fs", provider, profile, rest)
 
-    async def another_usable(self, provider: str, profile: str) -> bool:
-        """Whether a profile besides ``profile`` could take a call now."""
+    async def another_usable(self, provider: str, besides: Collection[str]) -> bool:
+        """Whether a profile not in ``besides`` could take a call now."""
         profiles = self._config.provider(provider).profiles
         cooling = {c.profile for c in await self._view.cooldowns(provider)}
-        others = [p for p in profiles if p != profile and p not in cooling]
+        others = [p for p in profiles if p not in besides and p not in cooling]
         usable = await self._usable(provider, others)
         return any(usable.values())
 

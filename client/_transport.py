@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import certifi
-from curl_cffi import CurlHttpVersion, CurlOpt
+from curl_cffi import CurlHttpVersion, CurlMOpt, CurlOpt
 from curl_cffi.__version__ import __version__ as _curl_cffi_version
 from curl_cffi.requests import AsyncSession, BrowserType, Response
 from curl_cffi.requests.exceptions import RequestException
@@ -50,6 +50,10 @@ logger = logging.getLogger("client.transport")
 _CHROME_TARGET = re.compile(r"chrome(\d+)")
 # Concurrent transfers per session; HTTP/2 multiplexes them over few connections.
 MAX_CLIENTS = 512
+# Connections per host and session, Chromium's own limit per host: beyond what they
+# multiplex (the site's SETTINGS_MAX_CONCURRENT_STREAMS each on HTTP/2), transfers wait,
+# as Chromium's do, instead of opening ever more connections from one address.
+MAX_CONNECTIONS = 6
 # An error body is read up to this many bytes (for the message and rejection checks).
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -273,6 +277,7 @@ class Transport:
             max_clients=MAX_CLIENTS,
             curl_options=options,
         )
+        session.acurl.setopt(CurlMOpt.MAX_HOST_CONNECTIONS, MAX_CONNECTIONS)  # type: ignore[no-untyped-call]
         pooled = self._sessions[key] = _Pooled(identity, session)
         self.sessions_made += 1
         return pooled

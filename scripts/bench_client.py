@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import secrets
 import signal
@@ -198,9 +199,15 @@ async def concurrent(stream: StreamFn, streams: int, prompt: str) -> dict[str, f
     completed = 0
     expected = int(prompt.split()[-1])
 
+    errors: dict[str, int] = {}
+
     async def one() -> None:
         nonlocal completed
-        first, _, count = await one_stream(stream, prompt)
+        try:
+            first, _, count = await one_stream(stream, prompt)
+        except Exception as exc:  # counted, not fatal: the table says how many failed
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            return
         firsts.append(first)
         completed += count == expected
 
@@ -211,7 +218,11 @@ async def concurrent(stream: StreamFn, streams: int, prompt: str) -> dict[str, f
         for _ in range(streams):
             group.start_soon(one)
     wall = time.perf_counter() - start
+    if errors:
+        print(f"  {sum(errors.values())} of {streams} streams failed: {errors}", file=sys.stderr)
     firsts.sort()
+    if not firsts:  # every stream failed
+        firsts.append(math.nan)
     return {
         "completed": completed,
         "p50": firsts[len(firsts) // 2],

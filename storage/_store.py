@@ -474,6 +474,14 @@ class CredentialStore:
             (provider, profile, until, reason),
         )
 
+    async def end_cooldown(self, provider: str, profile: str) -> bool:
+        """End (provider, profile)'s rest now; whether it had one."""
+        rows = await self._run(
+            "DELETE FROM cooldowns WHERE provider = ? AND profile = ? RETURNING 1",
+            (provider, profile),
+        )
+        return bool(rows)
+
     async def cooldowns(self, provider: str | None = None) -> builtins.list[Cooldown]:
         """The cool-downs still running (of ``provider``, if given), soonest over first."""
         rows = await self._run(

@@ -5,11 +5,14 @@ rate-limited or ended on its own."""
 from __future__ import annotations
 
 import dataclasses
+import signal
+import sys
 import time
 from pathlib import Path
 
 import anyio
 import pytest
+from anyio.streams.text import TextReceiveStream
 
 from client import AsyncClient, Config, ProviderConfig, RateLimited, TextDelta
 from storage import Cookie, Credential, CredentialStatus, CredentialStore
@@ -21,6 +24,7 @@ from .test_seam import EXPECTED, PROMPT, session_of
 pytestmark = pytest.mark.anyio
 
 PROFILES = ("a", "b", "c")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Clock:
@@ -286,3 +290,36 @@ async def test_coalesced_write_back_keeps_the_newest_value_and_never_a_newer_har
         assert merged is not None
         names = {c.name: c.value for c in merged.cookies}
         assert (names["mine"], names["theirs"]) == ("x", "y")
+
+
+async def test_a_client_killed_mid_burst_loses_at_most_the_write_back_interval(
+    tmp_path: Path,
+) -> None:
+    # A client rotating a cookie on every answer, SIGKILLed: the store keeps a value it
+    # was given no longer than the interval (plus a generous margin for a loaded
+    # machine) before the kill, and the credential is whole.
+    database, interval, margin = tmp_path / "credentials.db", 0.2, 2.0
+    command = [sys.executable, "-m", "tests.client._burst", str(database), str(interval)]
+    given: list[tuple[float, str]] = []
+    async with await anyio.open_process(command, cwd=ROOT) as burst:
+        assert burst.stdout is not None
+        lines = TextReceiveStream(burst.stdout)
+        buffer = ""
+        with anyio.fail_after(60):
+            while not given or given[-1][0] - given[0][0] < margin + 2:
+                buffer += await lines.receive()
+                *done, buffer = buffer.split("\n")
+                given += [(time.monotonic(), value) for value in done]
+        burst.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        await burst.wait()
+    values = [value for _, value in given]
+    async with CredentialStore.open(database) as store:
+        stored = await store.get("freenetfly", "default")
+    assert stored is not None
+    assert stored.status == CredentialStatus.FRESH
+    assert {c.name for c in stored.cookies} == {"nf_sid", "rot"}
+    kept = next(c.value for c in stored.cookies if c.name == "rot")
+    assert kept in values
+    written_by = max(i for i, (at, _) in enumerate(given) if at < killed - interval - margin)
+    assert values.index(kept) >= written_by, (kept, values[written_by], len(values))

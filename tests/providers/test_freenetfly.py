@@ -271,6 +271,7 @@ async def test_a_hostile_answer_still_streams_and_the_jar_is_a_browsers(
     async with AsyncClient(stored) as client:
         with caplog.at_level(logging.WARNING, "client"):
             events = [e async for e in client.stream("freenetfly", MESSAGES)]
+        await client.view.flush()  # written back within write_back_interval: now
         credential = await client.store.get("freenetfly")
     assert "".join(e for e in events if isinstance(e, str)) == expected()
     pieces = len(answer_text({"model": "gpt-3.5-turbo", "messages": MESSAGES}))

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import openai
 import pytest
 
 from client.providers import provider_class, provider_names
+from storage import CredentialStore
 
 from ..emulators import cloudflare as cloudflare_site
 from ..emulators import flowgpt as flowgpt_site
@@ -282,7 +284,7 @@ def test_unknown_routes_and_methods_are_openai_shaped(
 
 
 def test_a_provider_429_is_a_rate_limit_with_its_retry_after(
-    sdk: openai.OpenAI, freenetfly: Any
+    sdk: openai.OpenAI, served: ServerProcess, freenetfly: Any
 ) -> None:
     freenetfly.add_fault(Fault(status=429, retry_after=7))
     with pytest.raises(openai.RateLimitError) as caught:
@@ -291,6 +293,24 @@ def test_a_provider_429_is_a_rate_limit_with_its_retry_after(
         )
     assert caught.value.response.headers["retry-after"] == "7"
     assert caught.value.code == "rate_limit_exceeded"
+    # The profile rests 7 s for every process: the next call waits for it...
+    with pytest.raises(openai.RateLimitError, match="every profile is resting"):
+        sdk.chat.completions.create(
+            model="freenetfly/gpt-4", messages=[{"role": "user", "content": "x"}]
+        )
+    # ...unless someone ends the rest (another process, through the store).
+    anyio.run(end_rest, served)
+    time.sleep(0.02)  # past the server's 5 ms check
+    done = sdk.chat.completions.create(
+        model="freenetfly/gpt-4", messages=[{"role": "user", "content": "count to 2"}]
+    )
+    assert done.choices[0].message.content
+
+
+async def end_rest(served: ServerProcess) -> None:
+    database = Path(served.env["HARVEST_CONFIG"]).parent / "credentials.db"
+    async with CredentialStore.open(database) as store:
+        assert await store.end_cooldown("freenetfly", "default")
 
 
 def test_a_cut_after_text_keeps_the_text_and_raises_apierror(
