@@ -103,6 +103,7 @@ class AsyncClient:
         self._renewed: dict[tuple[str, str], Credential] = {}
         self._view: CredentialView | None = None
         self._profiles: ProfilePool | None = None
+        self._retry: dict[str, RetryPolicy] = {}  # per provider, from the config
         self.chat = AsyncChat(self)
 
     @property
@@ -519,5 +520,8 @@ class AsyncClient:
     def retry_policy(self, provider: str) -> RetryPolicy:
         """How ``provider``'s failed attempts are retried: its ``[providers.NAME]``
         overrides over its own documented rule, else over ``[client]``'s."""
-        own = self.provider(provider).documented_retry or self.config.client.default_retry
-        return self.config.provider(provider).override_retry(own)
+        policy = self._retry.get(provider)
+        if policy is None:
+            own = self.provider(provider).documented_retry or self.config.client.default_retry
+            policy = self._retry[provider] = self.config.provider(provider).override_retry(own)
+        return policy

@@ -65,6 +65,8 @@ class ProfilePool:
             if not open_:
                 raise self._all_cooling(provider, [cooling[p] for p in profiles])
             fresh = [p for p in open_ if p not in moved_from] or open_
+            if len(fresh) == 1 and cap is None:
+                return fresh[0]  # nothing to choose between (one profile: the common case)
             usable = await self._usable(provider, fresh)
             ranked = sorted(
                 fresh, key=lambda p: (not usable[p], self.load(provider, p), profiles.index(p))

@@ -74,9 +74,7 @@ class CredentialView:
         self._flushing = anyio.Lock()
         self._timer: asyncio.Task[None] | None = None
         self._closed = False
-        self._cooling: list[Cooldown] | None = None  # every running cool-down, as read
-        self._cooling_read = -math.inf
-        self._cooling_reading: anyio.Event | None = None
+        self._cooling: list[Cooldown] = []  # every running cool-down, as last read
         # Counted for benchmarks and tests: store operations this view made.
         self.reads = 0
         self.checks = 0
@@ -114,26 +112,14 @@ class CredentialView:
     async def cooldowns(self, provider: str) -> list[Cooldown]:
         """``provider``'s running cool-downs (another process's seen within
         ``check_every``, this process's at once)."""
-        if time.monotonic() - self._cooling_read >= self._check_every:
-            if self._cooling_reading is not None:
-                await self._cooling_reading.wait()
-            else:
-                reading = self._cooling_reading = anyio.Event()
-                try:
-                    started = time.monotonic()
-                    self._cooling = await self._store.cooldowns()
-                    self.checks += 1
-                    self._cooling_read = started
-                finally:
-                    self._cooling_reading = None
-                    reading.set()
+        await self._check(always=True)
         now = self._clock()
-        return [c for c in self._cooling or () if c.provider == provider and c.until > now]
+        return [c for c in self._cooling if c.provider == provider and c.until > now]
 
     def cooled(self, cooldown: Cooldown) -> None:
         """This process cooled a profile (and wrote it to the store)."""
         key = (cooldown.provider, cooldown.profile)
-        kept = [c for c in self._cooling or () if (c.provider, c.profile) != key]
+        kept = [c for c in self._cooling if (c.provider, c.profile) != key]
         self._cooling = [*kept, cooldown]
 
     def forget(self, provider: str, profile: str) -> None:
@@ -214,9 +200,11 @@ class CredentialView:
         self._entries[key] = stored
         return stored
 
-    async def _check(self) -> None:
-        """Drop the entries another process changed, looking at most every interval."""
-        if not self._entries or time.monotonic() - self._checked < self._check_every:
+    async def _check(self, *, always: bool = False) -> None:
+        """Drop the entries another process changed and read the cool-downs, looking at
+        most every interval (one trip to the store: every stream starting meanwhile
+        waits for the same one). Without ``always``, not while nothing is in memory."""
+        if not (self._entries or always) or time.monotonic() - self._checked < self._check_every:
             return
         if self._checking is not None:
             await self._checking.wait()
@@ -224,7 +212,7 @@ class CredentialView:
         checking = self._checking = anyio.Event()
         try:
             started = time.monotonic()
-            generations = await self._store.generations()
+            generations, self._cooling = await self._store.changes()
             self.checks += 1
             for key in list(self._entries):
                 if generations.get(key) != self._generations.get(key):

@@ -250,6 +250,25 @@ async def medians(
     )
 
 
+async def alternated(
+    pair: tuple[StreamFn, StreamFn], prompt: str, runs: int
+) -> list[tuple[float, float, int]]:
+    """Each side's medians over ``runs`` streams taken in turn (ours, bare, ours, ...),
+    so a drift of the shared machine weighs on both alike."""
+    results: list[list[tuple[float, float, int]]] = [[], []]
+    for _ in range(runs):
+        for side, kept in zip(pair, results, strict=True):
+            kept.append(await one_stream(side, prompt))
+    return [
+        (
+            statistics.median(r[0] for r in kept),
+            statistics.median(r[1] for r in kept),
+            min(r[2] for r in kept),
+        )
+        for kept in results
+    ]
+
+
 def median_rounds(rounds: list[dict[str, float]]) -> dict[str, float]:
     """Each figure's median over the rounds (the fewest completed; the highest peak)."""
     merged = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
@@ -466,10 +485,7 @@ async def run(
             pair = ours(client, name, model), make(session, credentials[name])
             for side in pair:
                 await one_stream(side, small)  # warm: connection and session
-            providers[name] = [
-                await medians(lambda side=side: one_stream(side, small), args.provider_runs)
-                for side in pair
-            ]
+            providers[name] = await alternated(pair, small, args.provider_runs)
     await session.close()
 
     print(

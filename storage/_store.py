@@ -336,8 +336,24 @@ class CredentialStore:
     async def generations(self) -> dict[tuple[str, str], int]:
         """Every stored (provider, profile) with its generation, which every write
         changes: how a client's in-memory view notices another process's write."""
-        rows = await self._run("SELECT provider, profile, generation FROM credentials")
-        return {(str(p), str(pr)): int(g) for p, pr, g in rows}
+        generations, _ = await self.changes()
+        return generations
+
+    async def changes(self) -> tuple[dict[tuple[str, str], int], builtins.list[Cooldown]]:
+        """``generations()`` and ``cooldowns()`` in one trip to the database: what a
+        client's view looks at every few milliseconds while streams start."""
+        rows = await self._run(
+            "SELECT provider, profile, generation, NULL, NULL FROM credentials"
+            " UNION ALL SELECT provider, profile, NULL, until, reason FROM cooldowns"
+            " WHERE until > ?",
+            (self._clock(),),
+        )
+        generations = {(str(p), str(pr)): int(g) for p, pr, g, _, _ in rows if g is not None}
+        cooling = sorted(
+            (Cooldown(str(p), str(pr), float(u), r) for p, pr, g, u, r in rows if g is None),
+            key=lambda c: (c.until, c.profile),
+        )
+        return generations, cooling
 
     # -- refresh requests ----------------------------------------------------------
 
