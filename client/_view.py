@@ -7,10 +7,11 @@ compare-and-set write-backs mostly refuse each other. So the view holds each (pr
 profile) this process uses:
 
 - Reads come from memory. Another process's write (a new harvest, a ``mark``, its
-  write-back) changes the stored generation; the view compares generations at most once
-  per ``check_every`` however many streams start, so it sees such a write at most that
-  late. ``fresh`` reads the store now (a refused credential is never trusted from
-  memory); ``forget`` drops an entry after this process changed it.
+  write-back) changes the stored generation; the view compares generations (and reads
+  the cool-downs) at most once per ``check_every`` however many streams start, beside
+  the streams while its last look is recent, so it sees such a write at most
+  ``FRESH_FOR`` late. ``fresh`` reads the store now (a refused credential is never
+  trusted from memory); ``forget`` drops an entry after this process changed it.
 - A rotation is merged in memory at once (this process's next request uses it) and
   written to the store at most once per ``flush_every`` per (provider, profile), and on
   close, merged into the same harvest: a newer harvest wins, and concurrent writers
@@ -37,9 +38,13 @@ logger = logging.getLogger("client")
 
 Key = tuple[str, str]
 
-# Another process's write is seen within this (the generations are read at most once
-# per interval, shared by every stream starting meanwhile).
+# The store is looked at (generations and cool-downs, one trip) at most once per
+# CHECK_EVERY, shared by every stream starting meanwhile. A stream waits for that look
+# only when the last one is older than FRESH_FOR; within it the stream goes on with
+# memory and the look runs beside it (a trip to the database thread would otherwise be
+# on every call's path). So another process's write is seen within FRESH_FOR.
 CHECK_EVERY = 0.005
+FRESH_FOR = 0.025
 
 
 @dataclass
@@ -75,6 +80,7 @@ class CredentialView:
         self._timer: asyncio.Task[None] | None = None
         self._closed = False
         self._cooling: list[Cooldown] = []  # every running cool-down, as last read
+        self._beside: asyncio.Task[None] | None = None  # a look running beside the streams
         # Counted for benchmarks and tests: store operations this view made.
         self.reads = 0
         self.checks = 0
@@ -178,6 +184,10 @@ class CredentialView:
     async def aclose(self) -> None:
         """Write what is left; the view is not used after."""
         self._closed = True
+        if self._beside is not None:
+            with contextlib.suppress(Exception):
+                await self._beside
+            self._beside = None
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -202,14 +212,32 @@ class CredentialView:
 
     async def _check(self, *, always: bool = False) -> None:
         """Drop the entries another process changed and read the cool-downs, looking at
-        most every interval (one trip to the store: every stream starting meanwhile
-        waits for the same one). Without ``always``, not while nothing is in memory."""
-        if not (self._entries or always) or time.monotonic() - self._checked < self._check_every:
+        most every ``check_every``; waited for only when the last look is older than
+        ``FRESH_FOR`` (see the module's constants). Without ``always``, not while
+        nothing is in memory."""
+        age = time.monotonic() - self._checked
+        if not (self._entries or always) or age < self._check_every:
             return
         if self._checking is not None:
-            await self._checking.wait()
+            if age >= FRESH_FOR:
+                await self._checking.wait()
             return
-        checking = self._checking = anyio.Event()
+        if age < FRESH_FOR and not self._closed:
+            self._checking = anyio.Event()
+            self._beside = asyncio.get_running_loop().create_task(self._look_beside())
+            return
+        self._checking = anyio.Event()
+        await self._look()
+
+    async def _look_beside(self) -> None:
+        try:
+            await self._look()
+        except Exception as exc:  # the next stream looks again, and waits if it must
+            logger.debug("the view's look at the store failed: %s", exc)
+
+    async def _look(self) -> None:
+        checking = self._checking
+        assert checking is not None
         try:
             started = time.monotonic()
             generations, self._cooling = await self._store.changes()
@@ -230,8 +258,12 @@ class CredentialView:
         self._timer = asyncio.get_running_loop().create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(self._flush_every)
-        try:
-            await self.flush()
-        except Exception:  # a bug here must not go unseen, nor kill the loop
-            logger.exception("writing rotated cookies back failed")
+        while True:
+            await asyncio.sleep(self._flush_every)
+            try:
+                await self.flush()
+            except Exception:  # a bug here must not go unseen, nor kill the loop
+                logger.exception("writing rotated cookies back failed")
+            # Rotations that came during the write, or one that failed: the next round.
+            if self._closed or not self._rotations:
+                return
