@@ -43,8 +43,8 @@ Key = tuple[str, str]
 # only when the last one is older than FRESH_FOR; within it the stream goes on with
 # memory and the look runs beside it (a trip to the database thread would otherwise be
 # on every call's path). So another process's write is seen within FRESH_FOR.
-CHECK_EVERY = 0.005
-FRESH_FOR = 0.025
+CHECK_EVERY = 0.01
+FRESH_FOR = 0.05
 
 
 @dataclass

@@ -148,7 +148,18 @@ def bare_g4f(session: AsyncSession, credential: Credential) -> StreamFn:  # type
 
     async def stream(prompt: str) -> AsyncIterator[str]:
         tokens = credential.tokens
-        headers = [("x-zerogpu-token", tokens["token"]), ("x-zerogpu-uuid", tokens["sessionUuid"])]
+        zerogpu = [("x-zerogpu-token", tokens["token"]), ("x-zerogpu-uuid", tokens["sessionUuid"])]
+        # The browser's headers and cookies, as the other providers' bare code sends them
+        # (sending two headers alone would make the comparison a header count's).
+        cookies = "; ".join(f"{c.name}={c.value}" for c in credential.cookies_for(space + "/"))
+        post = request_headers(
+            credential.headers,
+            [*zerogpu, ("content-type", "application/json"), ("origin", space)],
+            cookie=cookies,
+        )
+        get = request_headers(
+            credential.headers, [*zerogpu, ("accept", "text/event-stream")], cookie=cookies
+        )
         session_hash = secrets.token_hex(16)
         body = {
             "data": [None, prompt, 1234, 0.95, 0.1],
@@ -157,10 +168,10 @@ def bare_g4f(session: AsyncSession, credential: Credential) -> StreamFn:  # type
             "session_hash": session_hash,
         }
         join = f"{space}/gradio_api/queue/join?__theme=light"
-        await session.post(join, json=body, headers=dict(headers), default_headers=False)
+        await session.post(join, json=body, headers=post, default_headers=False)
         response = await session.get(
             f"{space}/gradio_api/queue/data?session_hash={session_hash}",
-            headers=dict(headers),
+            headers=get,
             stream=True,
             default_headers=False,
         )
