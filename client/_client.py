@@ -320,7 +320,7 @@ class AsyncClient:
                     adapter.name, {profile, *(moved_from or ())}
                 ):
                     # The others keep serving while this one is harvested again.
-                    self._pool.in_background(renewal)
+                    self._pool.in_background(renewal, f"{adapter.name}/{profile}")
                     raise _MovedOn from exc
                 credential = await renewal()
             except (NetworkError, StreamTimeout, ServerError) as exc:

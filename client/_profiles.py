@@ -111,15 +111,15 @@ class ProfilePool:
         usable = await self._usable(provider, others)
         return any(usable.values())
 
-    def in_background(self, work: Callable[[], Awaitable[Any]]) -> None:
-        """Run ``work`` (a re-harvest) while calls go on elsewhere; its failure is
-        logged (the profile stays refused, and the next call that needs it says so)."""
+    def in_background(self, work: Callable[[], Awaitable[Any]], what: str) -> None:
+        """Run ``work`` (``what``'s re-harvest) while calls go on elsewhere; its failure
+        is logged (the profile stays refused, and the next call that needs it says so)."""
 
         async def run() -> None:
             try:
                 await work()
             except Exception as exc:
-                logger.warning("a background re-harvest failed: %s", exc)
+                logger.warning("%s: the re-harvest in the background failed: %s", what, exc)
 
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)

@@ -297,15 +297,12 @@ class CredentialStore:
         if not rows:
             return False
         now = self._clock()
-        body = json.loads(rows[0][0])
-        jar = merged_cookies(map(Cookie.from_dict, body["cookies"]), cookies, now)
-        body["cookies"] = [c.to_dict() for c in jar]
         # No transaction needed: the generation check in the UPDATE is the
         # compare-and-set, so a write that landed since the SELECT makes this one miss.
         rows = await self._run(
             "UPDATE credentials SET body = ?, updated_at = ?, generation = generation + 1"
             " WHERE provider = ? AND profile = ? AND generation = ? RETURNING 1",
-            (json.dumps(body), now, provider, profile, generation),
+            (_with_cookies(rows[0][0], cookies, now), now, provider, profile, generation),
         )
         return bool(rows)
 
@@ -323,13 +320,10 @@ class CredentialStore:
             if not rows:
                 return False
             now = self._clock()
-            body = json.loads(rows[0][0])
-            jar = merged_cookies(map(Cookie.from_dict, body["cookies"]), cookies, now)
-            body["cookies"] = [c.to_dict() for c in jar]
             await db.execute(
                 "UPDATE credentials SET body = ?, updated_at = ?, generation = generation + 1"
                 " WHERE provider = ? AND profile = ?",
-                (json.dumps(body), now, provider, profile),
+                (_with_cookies(rows[0][0], cookies, now), now, provider, profile),
             )
         return True
 
@@ -829,6 +823,14 @@ def _storage_error(exc: sqlite3.Error, path: str) -> StorageError:
             "writable, not full, and that this user may write the file and its directory",
         )
     return StoreUnavailable(path, f"SQLite failed: {said}")
+
+
+def _with_cookies(body: str, cookies: Iterable[Cookie], now: float) -> str:
+    """A stored body with ``cookies`` merged into its jar, as a browser stores them."""
+    data = json.loads(body)
+    jar = merged_cookies(map(Cookie.from_dict, data["cookies"]), cookies, now)
+    data["cookies"] = [c.to_dict() for c in jar]
+    return json.dumps(data)
 
 
 def _encode_body(credential: Credential) -> str:

@@ -18,7 +18,7 @@ from client import AsyncClient, Config, ProviderConfig, RateLimited, TextDelta
 from client._view import FRESH_FOR
 from storage import Cookie, Credential, CredentialStatus, CredentialStore
 
-from ..emulators.freenetfly import HOST, FreeNetflyEmulator
+from ..emulators.freenetfly import FreeNetflyEmulator
 from ._asgi_transport import ASGITransport
 from .test_seam import EXPECTED, PROMPT, session_of
 
@@ -36,18 +36,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def emulator() -> FreeNetflyEmulator:
-    site = FreeNetflyEmulator()
-    site.state.chunk_delay = 0.0
-    return site
-
-
-@pytest.fixture
-def transport(emulator: FreeNetflyEmulator) -> ASGITransport:
-    return ASGITransport({HOST: emulator})
 
 
 def pooled(tmp_path: Path, **table: object) -> Config:

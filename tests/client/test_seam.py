@@ -42,18 +42,6 @@ EXPECTED = "".join(
 
 
 @pytest.fixture
-def emulator() -> FreeNetflyEmulator:
-    site = FreeNetflyEmulator()
-    site.state.chunk_delay = 0.0
-    return site
-
-
-@pytest.fixture
-def transport(emulator: FreeNetflyEmulator) -> ASGITransport:
-    return ASGITransport({HOST: emulator})
-
-
-@pytest.fixture
 def config(tmp_path: Path) -> Config:
     # The site's documented 2-16 s backoff, shortened; its 4 retries stay.
     quick = ProviderConfig(retry_backoff=0.001, retry_backoff_max=0.002)
