@@ -1,8 +1,9 @@
 """``ProviderSession``: what a provider adapter talks to its site through.
 
-It sends each request as the harvesting browser did (headers in order, cookies chosen
-for that URL), turns error answers into typed errors, and writes back the cookies a
-response sets, compare-and-set on the credential's generation.
+It sends each request as the harvesting browser did (headers in the order Chromium
+gave that kind of call, cookies chosen for that URL), turns error answers into typed
+errors, and keeps the cookies a response sets: through the client's view (in memory at
+once, in the store in batches), or without one compare-and-set on the generation.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ class ProviderSession:
         return kind(f"{where}: {short}", status=reply.status, body=short)
 
     async def _write_back(self, reply: HTTPReply) -> None:
-        """Store the cookies the response set, unless the credential changed since."""
+        """Keep the cookies the response set (never over a newer harvest)."""
         now = self._clock()
         credential = self.credential
         cookies = received_cookies(
