@@ -141,7 +141,11 @@ class AsyncClient:
         self._profiles = ProfilePool(self.config, self._store, self._view, self._clock)
         if self._transport is None:
             network = self.config.network
-            self._transport = Transport(self.config.client, ca_bundle=network.ca_bundle)
+            self._transport = Transport(
+                self.config.client,
+                ca_bundle=network.ca_bundle,
+                proxy_for=self.config.proxy_for,
+            )
         return self
 
     async def __aexit__(

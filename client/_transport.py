@@ -11,12 +11,13 @@ chooses them per request.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,10 @@ from curl_cffi.requests import AsyncSession, BrowserType, Response
 from curl_cffi.requests.exceptions import RequestException
 from curl_cffi.requests.exceptions import Timeout as CurlTimeout
 
-from storage import Credential
+from storage import REDACTED, Credential, redact_url
 
 from ._config import ClientConfig, cache_dir
-from ._errors import NetworkError, StreamTimeout
+from ._errors import CredentialRejected, NetworkError, StreamTimeout
 from ._replay import Replay, replay_for
 
 __all__ = [
@@ -151,9 +152,18 @@ class _Pooled:
 class Transport:
     """curl_cffi sessions per (provider, profile), made from credentials."""
 
-    def __init__(self, config: ClientConfig, *, ca_bundle: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        ca_bundle: Path | None = None,
+        proxy_for: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._config = config
         self._ca_bundle = ca_bundle
+        # The configured proxy of a provider: where a credential harvested through a
+        # proxy with a password (stored without it) gets the password back.
+        self._proxy_for = proxy_for
         self._verify: str | None = None  # the merged CA file, made on first use
         self._sessions: dict[tuple[str, str], _Pooled] = {}
         # Concurrent first requests must share one new session, not each build one.
@@ -185,6 +195,7 @@ class Transport:
         headers arrived. Raises ``NetworkError`` or ``StreamTimeout``."""
         if self._closed:
             raise RuntimeError("the client is closed")
+        credential = self._with_proxy(credential)
         pooled = await self._session(credential)
         config = self._config
         accept_encoding = next((v for k, v in headers if k.lower() == "accept-encoding"), None)
@@ -229,6 +240,26 @@ class Transport:
             pooled.users -= 1
             if pooled.retired and pooled.users == 0:
                 await self._close_retired(pooled)
+
+    def _with_proxy(self, credential: Credential) -> Credential:
+        """``credential`` with the proxy it was harvested through, password included.
+
+        A password is never stored: it comes from the config, and only for that same
+        exit (a clearance is bound to it). When the config names another proxy now, the
+        credential cannot be replayed: it is refused, so the client gets a new one.
+        """
+        stored = credential.proxy
+        if stored is None or REDACTED not in stored:
+            return credential
+        configured = self._proxy_for(credential.provider) if self._proxy_for else None
+        if configured is not None and redact_url(configured) == stored:
+            return dataclasses.replace(credential, proxy=configured)
+        now = redact_url(configured) if configured else "no proxy"
+        raise CredentialRejected(
+            f"{credential.provider}/{credential.profile} was harvested through the proxy "
+            f"{stored}, whose password is not stored, and the config now names {now}: its "
+            "clearance is bound to that exit; a new harvest goes through the new one"
+        )
 
     async def _session(self, credential: Credential) -> _Pooled:
         key = (credential.provider, credential.profile)

@@ -12,6 +12,7 @@ from ._errors import (
     HarvestError,
     HarvestTimeout,
     PageError,
+    ProxyFailed,
 )
 from ._harvester import Harvester
 
@@ -26,5 +27,6 @@ __all__ = [
     "HarvestTimeout",
     "Harvester",
     "PageError",
+    "ProxyFailed",
     "main",
 ]

@@ -6,6 +6,8 @@
     ├── HarvestTimeout         the site never became ready (also a TimeoutError)
     ├── PageError              the page could not be opened or read (a token missing...)
     ├── HarvestBusy            another process kept harvesting the same thing too long
+    ├── ProxyFailed            the upstream proxy refused us (407), was unreachable or
+    │                          unresolvable, or refused the tunnel; ``kind`` says which
     └── DaemonRunning          a second daemon on the same database
 
 Messages name the provider and profile and never hold a secret.
@@ -21,6 +23,7 @@ __all__ = [
     "HarvestError",
     "HarvestTimeout",
     "PageError",
+    "ProxyFailed",
 ]
 
 
@@ -42,6 +45,16 @@ class HarvestTimeout(HarvestError, TimeoutError):
 
 class PageError(HarvestError):
     """The page failed to load, or something the recipe reads from it is missing."""
+
+
+class ProxyFailed(HarvestError):
+    """The upstream proxy failed the browser's tunnel. ``kind``: ``"auth"`` (it
+    answered 407: wrong user name or password), ``"unreachable"`` (no connection),
+    ``"dns"`` (its name does not resolve), ``"refused"`` (it refused the tunnel itself)."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class HarvestBusy(HarvestError):

@@ -29,13 +29,15 @@ from storage import (
     Lease,
     StorageError,
     holder_name,
+    redact_url,
 )
 
 from ._browser import BrowserInfo, Chromium, find_chromium
 from ._capture import capture_browser
 from ._collect import collect
 from ._endpoint import FingerprintEndpoint
-from ._errors import HarvestBusy, HarvestError, PageError
+from ._errors import HarvestBusy, HarvestError, HarvestTimeout, PageError, ProxyFailed
+from ._forwarder import ProxyForwarder
 from ._pool import BrowserPool
 from ._status import relative_time
 
@@ -267,24 +269,33 @@ class Harvester:
         clock_start = anyio.current_time()
         assert self._pool is not None
         try:
-            if proxy is not None and _has_password(proxy):
-                raise PageError(
-                    f"{what}: the browser cannot use a proxy with a user name or password; "
-                    "run a local forwarding proxy without one and point the config at it"
-                )
-            browser = await self._pool.acquire()
-            try:
-                info = browser.info
-                assert info is not None
-                fingerprint = browser.fingerprint
-                page = await browser.new_page(proxy=proxy)
+            async with contextlib.AsyncExitStack() as stack:
+                # Chromium takes no proxy password: it goes through a loopback forwarder
+                # that adds the credentials upstream, for this harvest only.
+                forwarder = None
+                browser_proxy = proxy
+                if proxy is not None and _has_password(proxy):
+                    forwarder = await stack.enter_async_context(ProxyForwarder(proxy))
+                    browser_proxy = forwarder.url
+                browser = await self._pool.acquire()
                 try:
-                    seed = await self._kept_cookies(provider, profile, recipe)
-                    collected = await collect(page, recipe, info, what=what, seed=seed)
+                    info = browser.info
+                    assert info is not None
+                    fingerprint = browser.fingerprint
+                    page = await browser.new_page(proxy=browser_proxy)
+                    try:
+                        seed = await self._kept_cookies(provider, profile, recipe)
+                        collected = await collect(page, recipe, info, what=what, seed=seed)
+                    except (PageError, HarvestTimeout) as exc:
+                        if forwarder is not None and forwarder.failure is not None:
+                            # What the page saw as a failed load: the proxy said why.
+                            failure = forwarder.failure
+                            raise ProxyFailed(f"{what}: {failure}", kind=failure.kind) from exc
+                        raise
+                    finally:
+                        await page.close()
                 finally:
-                    await page.close()
-            finally:
-                await self._pool.release(browser)
+                    await self._pool.release(browser)
             now = self._clock()
             credential = await self.store.put(
                 Credential(
@@ -298,7 +309,9 @@ class Harvester:
                     headers=collected.headers,
                     cookies=collected.cookies,
                     tokens=collected.tokens,
-                    proxy=proxy,
+                    # The exit it was harvested through, never its password (the client
+                    # takes that from the config, for this same exit only).
+                    proxy=redact_url(proxy) if proxy is not None else None,
                     harvested_at=now,
                     expires_at=recipe.expires_at(now, collected.cookies, collected.tokens),
                     status=CredentialStatus.FRESH,

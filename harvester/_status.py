@@ -10,7 +10,7 @@ from typing import Any
 
 from client import describe_fingerprint, shorten
 from fingerprint import Fingerprint
-from storage import Cooldown, Credential
+from storage import Cooldown, Credential, redact_url
 
 __all__ = ["relative_time", "status_json", "status_rows", "status_table"]
 
@@ -57,7 +57,8 @@ def status_rows(
             "ja4": _ja4(c),
             "cookies": len(c.cookies),
             "last_error": c.last_error,
-            "proxy_changed": proxy_for is not None and proxy_for(c.provider) != c.proxy,
+            "proxy_changed": proxy_for is not None
+            and _shown(proxy_for(c.provider)) != _shown(c.proxy),
             # Rate limited: no client sends with it before this.
             "cooling_until": _iso(resting.get((c.provider, c.profile))),
         }
@@ -115,6 +116,11 @@ def status_table(
     if any(row["proxy_changed"] for row in listed):
         lines.append(_PROXY_NOTE)
     return "\n".join(lines)
+
+
+def _shown(proxy: str | None) -> str | None:
+    # Credentials record their proxy without its password.
+    return redact_url(proxy) if proxy is not None else None
 
 
 def _ja4(credential: Credential) -> str | None:

@@ -12,6 +12,7 @@ resumed handshake carries).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import threading
@@ -30,6 +31,10 @@ class ConnectProxy:
     connects: list[str] = field(default_factory=list)  # "host:port" of every CONNECT
     refused: list[str] = field(default_factory=list)
     hellos: dict[int, Fingerprint] = field(default_factory=dict)  # upstream port -> hello
+    # When set, a CONNECT needs ``Proxy-Authorization: Basic`` of this (user, password),
+    # as residential and datacenter proxies do; without it the answer is 407.
+    credentials: tuple[str, str] | None = None
+    authorized: int = 0  # CONNECTs that carried the right credentials
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.Server | None = None
@@ -73,6 +78,21 @@ class ConnectProxy:
             return
         method, _, target = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
         target = target.split(" ")[0]
+        if self.credentials is not None:
+            user, password = self.credentials
+            expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            lines = head.decode("latin-1").split("\r\n")[1:]
+            given = [v.strip() for k, _, v in (h.partition(":") for h in lines)
+                     if k.strip().lower() == "proxy-authorization"]  # fmt: skip
+            if given != [expected]:
+                writer.write(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                    b'proxy-authenticate: Basic realm="rig"\r\ncontent-length: 0\r\n\r\n'
+                )
+                await _close(writer)
+                return
+            with self._lock:
+                self.authorized += 1
         host, _, port = target.rpartition(":")
         with self._lock:
             local = self.routes.get(host.lower()) if port == "443" else None
