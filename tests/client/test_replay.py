@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from client import ClientConfig, NetworkError, Transport, plan_replay
+from client import ClientConfig, CredentialRejected, NetworkError, Transport, plan_replay
 from fingerprint import (
     GET,
     POST_JSON,
@@ -109,3 +109,32 @@ async def test_a_failing_proxy_is_named_but_its_address_is_not() -> None:
     assert "the proxy" in message
     assert str(unused_port) not in message
     assert "127.0.0.1" not in message
+
+
+@pytest.mark.anyio
+async def test_a_proxy_password_comes_from_the_config_for_the_same_exit_only() -> None:
+    with socket.socket() as probe:  # a port nobody listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    configured = {"cloudflare": f"http://user:pw-SECRET-4@127.0.0.1:{port}"}
+    stored = Credential(
+        "cloudflare", impersonate="chrome", proxy=f"http://user:[secure]@127.0.0.1:{port}"
+    )
+    url = "https://playground.ai.cloudflare.com/"
+    transport = Transport(ClientConfig(connect_timeout=5), proxy_for=configured.get)
+    try:
+        # The same exit: the configured password is used (the proxy is down here).
+        with pytest.raises(NetworkError, match="the proxy"):
+            async with transport.request(stored, "GET", url, headers=[]):
+                pass
+        # Another exit in the config now: the credential is refused, not replayed.
+        configured["cloudflare"] = "http://user:pw-SECRET-4@127.0.0.1:9"
+        with pytest.raises(CredentialRejected) as refused:
+            async with transport.request(stored, "GET", url, headers=[]):
+                pass
+    finally:
+        await transport.aclose()
+    message = str(refused.value)
+    assert f"harvested through the proxy http://user:[secure]@127.0.0.1:{port}" in message
+    assert "the config now names http://user:[secure]@127.0.0.1:9" in message
+    assert "SECRET" not in message
