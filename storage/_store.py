@@ -327,15 +327,10 @@ class CredentialStore:
             )
         return True
 
-    async def generations(self) -> dict[tuple[str, str], int]:
-        """Every stored (provider, profile) with its generation, which every write
-        changes: how a client's in-memory view notices another process's write."""
-        generations, _ = await self.changes()
-        return generations
-
     async def changes(self) -> tuple[dict[tuple[str, str], int], builtins.list[Cooldown]]:
-        """``generations()`` and ``cooldowns()`` in one trip to the database: what a
-        client's view looks at every few milliseconds while streams start."""
+        """Every stored (provider, profile) with its generation (which every write
+        changes) and the running ``cooldowns()``, in one trip to the database: how a
+        client's in-memory view notices another process's writes."""
         rows = await self._run(
             "SELECT provider, profile, generation, NULL, NULL FROM credentials"
             " UNION ALL SELECT provider, profile, NULL, until, reason FROM cooldowns"
