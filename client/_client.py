@@ -54,6 +54,9 @@ logger = logging.getLogger("client")
 _MODELS_TTL = 3600.0
 # How often a client waiting for the daemon looks at the store.
 _REFRESH_POLL = 0.25
+# Renewals one call may make: each for a credential newer than the one refused, so only
+# a site that refuses every credential, or revokes faster than renewals land, needs more.
+_MAX_RENEWALS = 3
 
 
 class _MovedOn(Exception):
@@ -274,8 +277,8 @@ class AsyncClient:
         another usable profile instead, when there is one."""
         credential = await self._credential(adapter, profile)
         policy = self.retry_policy(adapter.name)
-        renewed = False
-        caught_up = False  # tried a newer stored credential than the refused one
+        renewals = 0
+        previous_refusal = -math.inf  # when the request the last renewal followed went out
         failures = 0
         while True:
             session = self._session(adapter, credential)
@@ -295,30 +298,23 @@ class AsyncClient:
             except CredentialRejected as exc:
                 if answered:
                     raise
-                if not caught_up:
-                    caught_up = True
-                    newer = await self._newer(
-                        adapter.name, profile, session.credential.harvested_at
-                    )
-                    if newer is not None:
-                        # Another caller's renewal landed after this one read its
-                        # credential: that one was never refused, so try it first
-                        # (not this call's renewal: a refusal of it asks for one).
-                        credential = newer
-                        continue
-                if renewed:
+                refused = session.credential
+                if renewals and (
+                    refused.harvested_at > previous_refusal or renewals >= _MAX_RENEWALS
+                ):
                     raise CredentialRejected(
                         f"{exc}, even with a credential harvested just now",
                         status=exc.status,
                         body=exc.body,
                     ) from exc
-                renewed = True
-                # The refusal stands for everything harvested before the refused request
-                # went out: only a credential from after it is worth a retry.
-                refused_at = session.last_sent if session.last_sent is not None else self._clock()
-                renewal = functools.partial(
-                    self._replace, adapter, profile, session.credential, exc, refused_at
+                # A renewal that predates the last refusal (another caller's, landing
+                # meanwhile) was never tried on this site: one revocation may have caught
+                # it too, so its refusal earns another renewal, not an error.
+                renewals += 1
+                previous_refusal = (
+                    session.last_sent if session.last_sent is not None else self._clock()
                 )
+                renewal = functools.partial(self._replace, adapter, profile, refused, exc)
                 pooled = moved_from is not None
                 if pooled and await self._pool.another_usable(
                     adapter.name, {profile, *(moved_from or ())}
@@ -391,15 +387,11 @@ class AsyncClient:
         profile: str,
         old: Credential | None,
         rejection: CredentialRejected | None,
-        refused_at: float | None = None,
     ) -> Credential:
-        """A credential newer than ``old`` (missing, stale or ``rejection``'s, refused
-        for a request sent at ``refused_at``): one harvest however many ask at once."""
+        """A credential newer than ``old`` (missing, stale or ``rejection``'s): one
+        harvest however many ask at once."""
         name = adapter.name
-        since = max(
-            old.harvested_at if old is not None else -math.inf,
-            refused_at if refused_at is not None else -math.inf,
-        )
+        since = old.harvested_at if old is not None else -math.inf
         key = (name, profile)
         lock = self._renewing.setdefault(key, anyio.Lock())
         async with lock:
@@ -450,7 +442,9 @@ class AsyncClient:
                 status=rejection.status if rejection else None,
                 body=rejection.body if rejection else "",
             )
-        request = await self.store.request_refresh(name, profile, reason[:200])
+        request = await self.store.request_refresh(
+            name, profile, reason[:200], newer_than=since if since > -math.inf else None
+        )
         timeout = self.config.client.refresh_timeout
         logger.info("%s/%s: asked the daemon (pid %d) for a new credential", name, profile, pid)
         with anyio.move_on_after(timeout):

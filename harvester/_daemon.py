@@ -78,7 +78,8 @@ class _Target:
     provider: str
     profile: str
     wake: anyio.Event = field(default_factory=anyio.Event)
-    requests: dict[int, float] = field(default_factory=dict)  # id -> requested_at
+    # id -> a usable credential harvested after this answers the request
+    requests: dict[int, float] = field(default_factory=dict)
     due_at: float = 0.0  # when the schedule wants the next harvest
 
     @property
@@ -181,9 +182,9 @@ class Daemon:
                 await _patiently(store.finish_refresh, rid)
 
     async def _answered(self, target: _Target) -> bool:
-        """Finish the requests a credential harvested after them already answers (a
-        client asking while another client's harvest was landing): True if none is left.
-        A client wants a credential newer than its refusal, which came before its request."""
+        """Finish the requests the stored credential already answers (newer than the one
+        its asker found wanting: another client's harvest landing while it asked): True
+        if none is left."""
         store = self.harvester.store
         current = await _patiently(store.get, target.provider, target.profile)
         if current is None or not current.is_usable(self.harvester.now()):
@@ -207,14 +208,17 @@ class Daemon:
                 store.take_refresh_requests, self.harvester.holder, ttl=_CLAIM_TTL
             )
             for request in claimed:
-                if request.id in self._claimed:
-                    continue  # our own claim, renewed: already waking its keeper
-                self._claimed.add(request.id)
                 target = self.targets.get((request.provider, request.profile))
+                if request.id in self._claimed:
+                    # Our own claim, renewed: its keeper is awake, but another asker may
+                    # have joined it since, wanting a newer credential.
+                    if target is not None and request.id in target.requests:
+                        target.requests[request.id] = request.answered_after
+                    continue
+                self._claimed.add(request.id)
                 if target is not None:
-                    if request.id not in target.requests:
-                        logger.info("%s: refresh requested (%s)", target.name, request.reason)
-                    target.requests[request.id] = request.requested_at
+                    logger.info("%s: refresh requested (%s)", target.name, request.reason)
+                    target.requests[request.id] = request.answered_after
                     target.wake.set()
                 else:
                     group.start_soon(self._serve_once, request)

@@ -109,6 +109,12 @@ class RefreshRequest:
     requested_at: float
     reason: str | None = None
     taken_by: str | None = None
+    newer_than: float | None = None  # the asker's credential's harvested_at
+
+    @property
+    def answered_after(self) -> float:
+        """A usable credential harvested after this answers the request."""
+        return self.requested_at if self.newer_than is None else self.newer_than
 
     __repr__ = redacted_repr
 

@@ -73,6 +73,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 2 -> 3: a refresh request names the credential its asker found wanting: one
+    # harvested after that answers it, whenever the request was made.
+    ("ALTER TABLE refresh_requests ADD COLUMN newer_than REAL",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -53,7 +53,7 @@ _HISTORY_KEPT = 500
 _CREDENTIAL_COLUMNS = (
     "provider, profile, generation, status, last_error, harvested_at, expires_at, body"
 )
-_REQUEST_COLUMNS = "id, provider, profile, requested_at, reason, taken_by"
+_REQUEST_COLUMNS = "id, provider, profile, requested_at, reason, taken_by, newer_than"
 
 
 class CredentialStore:
@@ -347,11 +347,19 @@ class CredentialStore:
     # -- refresh requests ----------------------------------------------------------
 
     async def request_refresh(
-        self, provider: str, profile: str = "default", reason: str | None = None
+        self,
+        provider: str,
+        profile: str = "default",
+        reason: str | None = None,
+        *,
+        newer_than: float | None = None,
     ) -> RefreshRequest:
-        """Ask the daemon to harvest (provider, profile) again.
+        """Ask the daemon to harvest (provider, profile) again: for a credential harvested
+        after ``newer_than`` (the asker's refused or stale one's ``harvested_at``), or,
+        without it, after the request.
 
-        Requests for the same pair coalesce: while one is pending, it is returned.
+        Requests for the same pair coalesce: while one is pending, it is returned, asking
+        for a credential newer than every asker's.
         """
         async with self._transaction() as db:
             rows = await db.execute_fetchall(
@@ -361,10 +369,19 @@ class CredentialStore:
             )
             if not rows:
                 rows = await db.execute_fetchall(
-                    "INSERT INTO refresh_requests (provider, profile, requested_at, reason)"
-                    f" VALUES (?, ?, ?, ?) RETURNING {_REQUEST_COLUMNS}",
-                    (provider, profile, self._clock(), reason),
+                    "INSERT INTO refresh_requests"
+                    " (provider, profile, requested_at, reason, newer_than)"
+                    f" VALUES (?, ?, ?, ?, ?) RETURNING {_REQUEST_COLUMNS}",
+                    (provider, profile, self._clock(), reason, newer_than),
                 )
+            elif newer_than is not None:
+                pending = RefreshRequest(*next(iter(rows)))
+                if newer_than > pending.answered_after:
+                    rows = await db.execute_fetchall(
+                        "UPDATE refresh_requests SET newer_than = ? WHERE id = ?"
+                        f" RETURNING {_REQUEST_COLUMNS}",
+                        (newer_than, pending.id),
+                    )
         return RefreshRequest(*next(iter(rows)))
 
     async def take_refresh_requests(

@@ -328,13 +328,14 @@ async def test_revocations_with_a_daemon_and_three_clients_fail_no_stream(
         assert await daemon_store.claim_daemon() is None
 
         async def serve() -> None:
-            # The daemon's contract: claim; harvest unless a credential harvested after
-            # the request answers it already (another client's renewal landing); finish.
+            # The daemon's contract: claim; harvest unless the stored credential is newer
+            # than the one the asker found wanting (another client's renewal landing
+            # while it asked); finish.
             nonlocal harvests
             while True:
                 for request in await daemon_store.take_refresh_requests("daemon"):
                     current = await daemon_store.get("freenetfly", "default")
-                    if current is None or current.harvested_at <= request.requested_at:
+                    if current is None or current.harvested_at <= request.answered_after:
                         harvests += 1
                         await daemon_store.put(await session_of(transport))
                     await daemon_store.finish_refresh(request)

@@ -93,3 +93,43 @@ async def test_a_request_answered_by_a_harvest_that_landed_after_it_harvests_not
         current = await store.get("site", "default")
         assert current is not None
         assert current.generation == landed.generation
+
+
+@pytest.mark.browser
+@pytest.mark.anyio
+async def test_a_request_naming_its_refused_credential_is_answered_by_any_newer_one(
+    site: Site, config: Config
+) -> None:
+    # The window between a harvest's stamp and its write: a client sends with the old
+    # credential, is refused, and asks after the new one was stamped. The new one, newer
+    # than the refused one, answers it: no second harvest for one refusal.
+    config = dataclasses.replace(
+        config, harvester=dataclasses.replace(config.harvester, poll_interval=0.5)
+    )
+    async with Harvester(config, recipes=site.recipes()) as harvester:
+        refused = await harvester.refresh("site")
+        store = harvester.store
+        landed = await store.put(
+            dataclasses.replace(refused, harvested_at=refused.harvested_at + 0.001)
+        )
+        async with anyio.create_task_group() as group:
+            group.start_soon(Daemon(harvester, config).keep)
+            request = await store.request_refresh(
+                "site", "default", "refused", newer_than=refused.harvested_at
+            )
+            assert request.requested_at > landed.harvested_at
+            with anyio.fail_after(30):
+                while await store.pending_refreshes():  # noqa: ASYNC110 - the store has no event
+                    await anyio.sleep(0.05)
+            # Refused in turn, the landed one is named: that asks for a harvest.
+            await store.request_refresh(
+                "site", "default", "refused", newer_than=landed.harvested_at
+            )
+            with anyio.fail_after(60):
+                while await store.pending_refreshes():  # noqa: ASYNC110 - the store has no event
+                    await anyio.sleep(0.05)
+            group.cancel_scope.cancel()
+        assert len(await store.recent_attempts("site", "default", limit=10)) == 2
+        current = await store.get("site", "default")
+        assert current is not None
+        assert current.harvested_at > landed.harvested_at

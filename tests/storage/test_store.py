@@ -193,6 +193,26 @@ async def test_refresh_requests_coalesce_and_are_taken_once(
     assert (await store.request_refresh("cloudflare")).id != first.id
 
 
+async def test_a_refresh_request_asks_for_a_credential_newer_than_every_askers(
+    store: CredentialStore, clock: FakeClock
+) -> None:
+    # Without a credential to name, one harvested after the request answers it.
+    plain = await store.request_refresh("flowgpt")
+    assert plain.newer_than is None
+    assert plain.answered_after == plain.requested_at
+    first = await store.request_refresh("cloudflare", newer_than=100.0)
+    assert first.answered_after == 100.0
+    # A later asker refused with a newer credential raises the bar; an older one does not.
+    clock.advance(1)
+    assert (await store.request_refresh("cloudflare", newer_than=150.0)).newer_than == 150.0
+    assert (await store.request_refresh("cloudflare", newer_than=120.0)).newer_than == 150.0
+    assert (await store.request_refresh("cloudflare")).newer_than == 150.0
+    taken = {r.provider: r for r in await store.take_refresh_requests("daemon")}
+    assert taken["cloudflare"].id == first.id
+    assert taken["cloudflare"].answered_after == 150.0
+    assert taken["cloudflare"].requested_at == first.requested_at
+
+
 async def test_lease_exclusive_renewable_and_taken_over_after_expiry(
     store: CredentialStore, clock: FakeClock
 ) -> None:
