@@ -11,9 +11,9 @@ LOCK := requirements.lock
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
 
-.PHONY: install chromium demo test lint lock clean
+.PHONY: install chromium xvfb demo test lint lock clean
 
-install: $(STAMP) chromium
+install: $(STAMP) chromium xvfb
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -31,8 +31,13 @@ lock: | $(UV)
 	$(UV) pip compile pyproject.toml --extra test --extra lint --universal \
 		--python-version 3.11 --quiet -o $(LOCK)
 
+# Chromium for the harvests; Xvfb for `[browser] headless = false` on a machine with no
+# display (the harvester starts one per browser).
 chromium:
-	@scripts/ensure_chromium.sh
+	@scripts/ensure_package.sh chromium chromium chromium-browser google-chrome google-chrome-stable
+
+xvfb:
+	@scripts/ensure_package.sh xvfb Xvfb
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -371,6 +371,8 @@ def _proxy(value: Any) -> str:
         raise _Invalid(
             f"a proxy URL like http://host:port (scheme one of {', '.join(_PROXY_SCHEMES)})"
         )
+    if parts.scheme == "socks4" and (parts.username or parts.password):
+        raise _Invalid("a proxy URL: socks4 carries no password, use socks5://user:pass@host:port")
     return url
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -32,7 +31,9 @@ from client import shorten
 from fingerprint import Fingerprint
 from storage import Cookie, pid_alive
 
+from ._display import SCREEN, VirtualDisplay
 from ._errors import BrowserFailed, BrowserNotFound, HarvestError, PageError
+from ._process import die_with_parent
 
 __all__ = [
     "BrowserExited",
@@ -51,8 +52,10 @@ logger = logging.getLogger(__name__)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 # Flags for a browser on a closed network: no calls home, no updates, no QUIC (a UDP
-# path our CONNECT proxies cannot carry), no first-run UI.
+# path our CONNECT proxies cannot carry), no first-run UI; and no automation flag on the
+# page (navigator.webdriver is false, as in a browser someone uses).
 _BASE_FLAGS = (
+    "--disable-blink-features=AutomationControlled",
     "--remote-debugging-port=0",
     "--remote-debugging-address=127.0.0.1",
     "--disable-background-networking",
@@ -77,7 +80,6 @@ PROFILE_PREFIX = "session-harvest-chromium-"  # then the harvester's pid and "-"
 _TEMP_PREFIX = "shc-"
 _SOCKET_PATH_MAX = 107
 _SOCKET_TAIL = len("/shc-4194304-xxxxxxxx/org.chromium.Chromium.XXXXXX/SingletonSocket")
-_PR_SET_PDEATHSIG = 1
 _HIGH_ENTROPY_HINTS = (
     "architecture",
     "bitness",
@@ -170,9 +172,11 @@ class Chromium:
         process: asyncio.subprocess.Process,
         profile: Path,
         connection: Connection,
+        display: VirtualDisplay | None = None,
     ) -> None:
         self.process = process
         self.profile = profile
+        self.display = display  # the Xvfb we started for it, headful with no DISPLAY
         self.info: BrowserInfo | None = None
         self.fingerprint: Fingerprint | None = None  # captured by the harvester at start
         self._connection = connection
@@ -190,20 +194,34 @@ class Chromium:
         args: Sequence[str] = (),
         start_within: float = 30.0,
     ) -> Chromium:
-        """Start Chromium and connect; raises ``BrowserFailed`` with its last log lines."""
+        """Start Chromium and connect; raises ``BrowserFailed`` with its last log lines.
+        Headful on a machine with no display, it gets an Xvfb of its own."""
         profile = await anyio.to_thread.run_sync(_new_profile_dir)
+        display: VirtualDisplay | None = None
         try:
             temp = await anyio.to_thread.run_sync(_new_temp_dir, profile)
+            if not headless and not os.environ.get("DISPLAY"):
+                display = await VirtualDisplay.start(profile)
         except BaseException:
             await anyio.to_thread.run_sync(_remove_profile, profile)
             raise
         flags = [*_BASE_FLAGS, f"--user-data-dir={profile}"]
+        # What a page sees of the screen and of WebGL is the same either way: headless
+        # reports an 800x600 screen behind a larger window unless told, and headful on
+        # Xvfb has no GPU, so WebGL would be missing without SwiftShader (headless's own).
         if headless:
-            flags.append("--headless")
+            width, height = SCREEN
+            flags += ["--headless", f"--screen-info={{{width}x{height}}}"]
+        elif display is not None:
+            flags.append("--enable-unsafe-swiftshader")
         if os.geteuid() == 0:
             flags.append("--no-sandbox")  # Chromium refuses to run as root with it
         flags.extend(args)
         flags.append("about:blank")  # chrome://newtab redirects under the first evaluate
+        # Its temporary files die with its profile, even after a SIGKILL.
+        env = {**os.environ, "TMPDIR": str(temp)}
+        if display is not None:
+            env["DISPLAY"] = display.name
         log = await anyio.to_thread.run_sync(_open_log, profile)
         parent = os.getpid()
         try:
@@ -214,12 +232,14 @@ class Chromium:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
-                preexec_fn=lambda: _die_with_parent(parent),
-                # Its temporary files die with its profile, even after a SIGKILL.
-                env={**os.environ, "TMPDIR": str(temp)},
+                preexec_fn=lambda: die_with_parent(parent),
+                env=env,
             )
         except OSError as exc:
-            await anyio.to_thread.run_sync(_remove_profile, profile)
+            with anyio.CancelScope(shield=True):
+                if display is not None:
+                    await display.close()
+                await anyio.to_thread.run_sync(_remove_profile, profile)
             raise BrowserFailed(f"could not run {executable}: {exc.strerror}") from exc
         finally:
             log.close()
@@ -228,11 +248,13 @@ class Chromium:
                 url = await _devtools_url(profile, process)
             connection = Connection()
             connection.websocket_url = url
-            browser = cls(process, profile, connection)
+            browser = cls(process, profile, connection, display)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 tail = await anyio.to_thread.run_sync(_log_tail, profile)
                 await _kill(process)
+                if display is not None:
+                    await display.close()
                 await anyio.to_thread.run_sync(_remove_profile, profile)
             if isinstance(exc, TimeoutError):
                 raise BrowserFailed(
@@ -302,6 +324,8 @@ class Chromium:
                 await self.process.wait()
             await _kill(self.process)
             self._watcher.cancel()
+            if self.display is not None:
+                await self.display.close()
             await anyio.to_thread.run_sync(_remove_profile, self.profile)
 
     async def _watch(self) -> None:
@@ -562,15 +586,6 @@ def _navigator_platform(info: BrowserInfo) -> str:
 
 
 # -- process and profile directory ---------------------------------------------------
-
-_libc = ctypes.CDLL(None, use_errno=True)  # loaded before fork: the child only calls it
-
-
-def _die_with_parent(parent: int) -> None:
-    """In the child before exec: get SIGKILL when the launching thread dies."""
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 async def _devtools_url(profile: Path, process: asyncio.subprocess.Process) -> str:

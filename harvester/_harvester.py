@@ -270,11 +270,12 @@ class Harvester:
         assert self._pool is not None
         try:
             async with contextlib.AsyncExitStack() as stack:
-                # Chromium takes no proxy password: it goes through a loopback forwarder
-                # that adds the credentials upstream, for this harvest only.
+                # Chromium takes no proxy password and resolves SOCKS5 names at the proxy:
+                # it goes through a loopback forwarder that adds the credentials upstream
+                # and resolves as the client's curl does, for this harvest only.
                 forwarder = None
                 browser_proxy = proxy
-                if proxy is not None and _has_password(proxy):
+                if proxy is not None and _forwarded(proxy):
                     forwarder = await stack.enter_async_context(ProxyForwarder(proxy))
                     browser_proxy = forwarder.url
                 browser = await self._pool.acquire()
@@ -440,9 +441,10 @@ def _report(chromium: Chromium, fingerprint: Fingerprint) -> None:
         )
 
 
-def _has_password(proxy: str) -> bool:
+def _forwarded(proxy: str) -> bool:
+    """Whether the browser reaches ``proxy`` through the loopback forwarder."""
     parts = urlsplit(proxy)
-    return bool(parts.username or parts.password)
+    return bool(parts.username or parts.password) or parts.scheme in ("socks5", "socks5h")
 
 
 def _browser_name(info: BrowserInfo) -> str:

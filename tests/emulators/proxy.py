@@ -1,4 +1,5 @@
-"""A CONNECT proxy that maps real host names to local emulators, and nothing else.
+"""A CONNECT proxy that maps real host names to local emulators, and nothing else (and
+a SOCKS5 proxy that does the same, for harvests and chats through ``socks5h://``).
 
 ``CONNECT playground.ai.cloudflare.com:443`` is tunnelled to the emulator registered
 for that host; any other host gets 502, so no test can reach a real site by accident.
@@ -15,8 +16,10 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import ipaddress
 import threading
 from dataclasses import dataclass, field
+from typing import Self
 
 from fingerprint import Fingerprint, HelloError, HelloIncomplete, hello_length, parse_client_hello
 
@@ -24,28 +27,16 @@ _RESUMPTION = frozenset({41, 42})  # pre_shared_key, early_data
 
 
 @dataclass
-class ConnectProxy:
-    """The proxy on 127.0.0.1, port 0, in a thread of its own."""
+class _Threaded:
+    """A server on 127.0.0.1, port 0, in a thread of its own (``_handle`` serves)."""
 
-    routes: dict[str, int] = field(default_factory=dict)  # host -> local port
-    connects: list[str] = field(default_factory=list)  # "host:port" of every CONNECT
-    refused: list[str] = field(default_factory=list)
-    hellos: dict[int, Fingerprint] = field(default_factory=dict)  # upstream port -> hello
-    # When set, a CONNECT needs ``Proxy-Authorization: Basic`` of this (user, password),
-    # as residential and datacenter proxies do; without it the answer is 407.
-    credentials: tuple[str, str] | None = None
-    authorized: int = 0  # CONNECTs that carried the right credentials
-    port: int = 0
-    _loop: asyncio.AbstractEventLoop | None = None
-    _server: asyncio.Server | None = None
-    _thread: threading.Thread | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    port: int = field(default=0, kw_only=True)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, kw_only=True)
+    _server: asyncio.Server | None = field(default=None, kw_only=True)
+    _thread: threading.Thread | None = field(default=None, kw_only=True)
+    _lock: threading.Lock = field(default_factory=threading.Lock, kw_only=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ConnectProxy:
+    def start(self) -> Self:
         ready = threading.Event()
 
         async def main() -> None:
@@ -59,7 +50,7 @@ class ConnectProxy:
         self._thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
         self._thread.start()
         if not ready.wait(10):
-            raise RuntimeError("the CONNECT proxy did not start within 10s")
+            raise RuntimeError(f"{type(self).__name__} did not start within 10s")
         return self
 
     def stop(self) -> None:
@@ -69,6 +60,27 @@ class ConnectProxy:
                 self._loop.call_soon_threadsafe(task.cancel)
         if self._thread is not None:
             self._thread.join(10)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class ConnectProxy(_Threaded):
+    """The CONNECT proxy."""
+
+    routes: dict[str, int] = field(default_factory=dict)  # host -> local port
+    connects: list[str] = field(default_factory=list)  # "host:port" of every CONNECT
+    refused: list[str] = field(default_factory=list)
+    hellos: dict[int, Fingerprint] = field(default_factory=dict)  # upstream port -> hello
+    # When set, a CONNECT needs ``Proxy-Authorization: Basic`` of this (user, password),
+    # as residential and datacenter proxies do; without it the answer is 407.
+    credentials: tuple[str, str] | None = None
+    authorized: int = 0  # CONNECTs that carried the right credentials
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -156,6 +168,80 @@ class ConnectProxy:
         with self._lock:
             self.hellos[port] = fingerprint
         return True
+
+
+@dataclass
+class SocksProxy(_Threaded):
+    """A SOCKS5 proxy (RFC 1928) to the emulators: names in ``routes`` on port 443, and
+    loopback addresses (what a client that resolves names itself sends); with
+    ``credentials``, only RFC 1929's user name and password get in."""
+
+    routes: dict[str, int] = field(default_factory=dict)  # host -> local port
+    credentials: tuple[str, str] | None = None
+    connects: list[str] = field(default_factory=list)  # "name:port" or "address:port"
+    refused: list[str] = field(default_factory=list)
+    authorized: int = 0  # logins with the right credentials
+
+    def url(self, scheme: str = "socks5h") -> str:
+        login = ":".join(self.credentials) + "@" if self.credentials else ""
+        return f"{scheme}://{login}127.0.0.1:{self.port}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            local = await self._negotiate(reader, writer)
+            if local is None:
+                return
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", local)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            await _close(writer)
+            return
+        writer.write(b"\x05\x00\x00\x01" + bytes(4) + bytes(2))
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    async def _negotiate(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> int | None:
+        """The greeting, the login and the request: the local port, or ``None`` (answered)."""
+        version, count = await reader.readexactly(2)
+        methods = await reader.readexactly(count)
+        wanted = 0 if self.credentials is None else 2
+        if version != 5 or wanted not in methods:
+            writer.write(b"\x05\xff")
+            await _close(writer)
+            return None
+        writer.write(bytes([5, wanted]))
+        if self.credentials is not None:
+            _, length = await reader.readexactly(2)
+            user = (await reader.readexactly(length)).decode()
+            (length,) = await reader.readexactly(1)
+            password = (await reader.readexactly(length)).decode()
+            if (user, password) != self.credentials:
+                writer.write(b"\x01\x01")
+                await _close(writer)
+                return None
+            writer.write(b"\x01\x00")
+            with self._lock:
+                self.authorized += 1
+        _, command, _, kind = await reader.readexactly(4)
+        if kind == 3:
+            (length,) = await reader.readexactly(1)
+            host = (await reader.readexactly(length)).decode("idna")
+        else:
+            host = str(ipaddress.ip_address(await reader.readexactly(4 if kind == 1 else 16)))
+        port = int.from_bytes(await reader.readexactly(2), "big")
+        local: int | None = None
+        if kind == 3:
+            local = self.routes.get(host.lower()) if port == 443 else None
+        elif ipaddress.ip_address(host).is_loopback:
+            local = port
+        with self._lock:
+            (self.connects if local and command == 1 else self.refused).append(f"{host}:{port}")
+        if command != 1 or local is None:
+            reply = 7 if command != 1 else 4  # command not supported; host unreachable
+            writer.write(bytes([5, reply, 0, 1]) + bytes(6))
+            await _close(writer)
+            return None
+        return local
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

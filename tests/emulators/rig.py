@@ -103,11 +103,20 @@ class Rig:
             network=NetworkConfig(proxy=self.proxy.url, ca_bundle=self.ca_file),
         )
 
-    def toml(self, database: Path, chromium: str | None = None, **tables: dict[str, Any]) -> str:
+    def toml(
+        self,
+        database: Path,
+        chromium: str | None = None,
+        *,
+        headless: bool = True,
+        **tables: dict[str, Any],
+    ) -> str:
         """The same config as TOML (for the command line), plus extra tables."""
         lines = [f"database = {json.dumps(str(database))}", "[browser]"]
         if chromium:
             lines.append(f"executable = {json.dumps(chromium)}")
+        if not headless:
+            lines.append("headless = false")
         lines += [
             f"args = {json.dumps(list(BROWSER_ARGS))}",
             "[network]",

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from harvester._browser import PROFILE_PREFIX
+from harvester._display import OWNER_VARIABLE
 
-__all__ = ["PROFILE_PREFIX", "RUN_MARKER", "chromium_processes", "rss_bytes"]
+__all__ = ["PROFILE_PREFIX", "RUN_MARKER", "chromium_processes", "rss_bytes", "xvfb_processes"]
 
 RUN_MARKER = "SESSION_HARVEST_TEST_RUN"
 
@@ -38,6 +39,28 @@ def chromium_processes(profile: Path | None = None) -> Iterator[int]:
         except OSError:
             continue
         if needle in cmdline and state != "Z":
+            yield int(entry.name)
+
+
+def xvfb_processes(profile_prefix: str | None = None) -> Iterator[int]:
+    """Live Xvfb PIDs a harvester started for a browser whose profile starts with
+    ``profile_prefix`` (else any harvester profile: of this test run only, when marked);
+    each names its browser's profile in its environment."""
+    if profile_prefix is None:
+        run = os.environ.get(RUN_MARKER)
+        profile_prefix = str(Path(run) / PROFILE_PREFIX) if run else ""
+    needle = f"{OWNER_VARIABLE}={profile_prefix}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "Xvfb":
+                continue
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(v.startswith(needle) for v in environ):
             yield int(entry.name)
 
 

@@ -424,10 +424,13 @@ async def test_every_harvested_credential_carries_its_browsers_fingerprint(
 
 
 @pytest.mark.browser
+@pytest.mark.parametrize("headless", [True, False], ids=["headless", "headful"])
 async def test_doctor_with_a_fresh_capture_finds_every_line_matching(
-    rig: Rig, chromium: str, tmp_path: Path
+    rig: Rig, chromium: str, tmp_path: Path, headless: bool
 ) -> None:
-    env = cli_env(rig, tmp_path, chromium)
+    # Headful runs on an Xvfb of its own (no display here): the same capture, the same
+    # identity, the same verdict.
+    env = cli_env(rig, tmp_path, chromium, headless=headless)
     code, out, err = await run_cli(["doctor"], env)
     assert code == 0, out + err
     assert "captured just now" in out

@@ -1,6 +1,7 @@
 """The loopback forwarder a browser goes through to reach a proxy that wants a user name
-and password: tunnels only, credentials added upstream, every failure typed and named
-without the password. The upstream is the rig's CONNECT proxy requiring credentials."""
+and password, or speaks SOCKS5: tunnels only, credentials added upstream, every failure
+typed and named without the password. The upstreams are the rig's CONNECT and SOCKS5
+proxies requiring credentials."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from harvester import ProxyFailed
 from harvester._forwarder import ProxyForwarder
 
-from ..emulators.proxy import ConnectProxy
+from ..emulators.proxy import ConnectProxy, SocksProxy
 
 pytestmark = pytest.mark.anyio
 
@@ -42,6 +43,13 @@ async def echo() -> AsyncIterator[int]:
 @pytest.fixture
 def upstream(echo: int) -> Iterator[ConnectProxy]:
     proxy = ConnectProxy(routes={"echo.test": echo}, credentials=(USER, PASSWORD)).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def socks(echo: int) -> Iterator[SocksProxy]:
+    proxy = SocksProxy(routes={"echo.test": echo}, credentials=(USER, PASSWORD)).start()
     yield proxy
     proxy.stop()
 
@@ -125,7 +133,59 @@ async def test_each_way_the_upstream_fails_is_named(
     assert PASSWORD not in str(forwarder.failure)
 
 
-async def test_only_http_proxies_are_forwarded_and_a_bad_url_never_echoes_its_password() -> None:
-    with pytest.raises(ValueError, match="not an http") as caught:
+async def test_only_proxies_it_speaks_are_forwarded_and_a_bad_url_never_echoes_a_password() -> None:
+    with pytest.raises(ValueError, match="not a proxy URL") as caught:
         ProxyForwarder(f"ftp://{USER}:{PASSWORD}@127.0.0.1:21")
     assert PASSWORD not in str(caught.value)
+
+
+async def test_a_socks5h_tunnel_logs_in_and_lets_the_proxy_resolve_the_name(
+    socks: SocksProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with ProxyForwarder(socks.url("socks5h")) as forwarder:
+        head, echoed = await connect(forwarder)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert echoed == PAYLOAD
+    assert socks.authorized == 1  # RFC 1929: the user name and password
+    assert socks.connects == [TARGET]  # the name, for the proxy to resolve
+    assert PASSWORD not in caplog.text
+
+
+async def test_a_socks5_tunnel_resolves_the_name_here_as_curl_does(
+    socks: SocksProxy, echo: int
+) -> None:
+    async with ProxyForwarder(socks.url("socks5")) as forwarder:
+        head, echoed = await connect(forwarder, f"localhost:{echo}")
+        unresolved, _ = await connect(forwarder, "echo.invalid:443")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert echoed == PAYLOAD
+    assert socks.connects == [f"127.0.0.1:{echo}"]  # an address, not the name
+    assert unresolved.startswith(b"HTTP/1.1 502")
+    assert forwarder.failure is not None
+    assert forwarder.failure.kind == "dns"
+    assert "socks5h://" in str(forwarder.failure)  # what to do about it
+
+
+@pytest.mark.parametrize(
+    ("login", "target", "kind", "said"),
+    [
+        pytest.param(
+            f"{USER}:wrong-SECRET-8@", TARGET, "auth", "refused the credentials", id="password"
+        ),
+        pytest.param("", TARGET, "auth", "wants a user name and password", id="no login"),
+        pytest.param(
+            f"{USER}:{PASSWORD}@", "nowhere.test:443", "refused", "host unreachable", id="tunnel"
+        ),
+    ],
+)
+async def test_each_way_a_socks5_proxy_refuses_is_named(
+    socks: SocksProxy, login: str, target: str, kind: str, said: str
+) -> None:
+    async with ProxyForwarder(f"socks5h://{login}127.0.0.1:{socks.port}") as forwarder:
+        head, _ = await connect(forwarder, target)
+    assert head.startswith(b"HTTP/1.1 502")
+    assert forwarder.failure is not None
+    assert forwarder.failure.kind == kind
+    assert said in str(forwarder.failure)
+    assert "SECRET" not in str(forwarder.failure)
+    assert f"127.0.0.1:{socks.port}" in str(forwarder.failure)

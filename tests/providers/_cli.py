@@ -14,12 +14,18 @@ from ..emulators.rig import Rig
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli_env(rig: Rig, directory: Path, chromium: str, **tables: dict[str, Any]) -> dict[str, str]:
+def cli_env(
+    rig: Rig, directory: Path, chromium: str, *, headless: bool = True, **tables: dict[str, Any]
+) -> dict[str, str]:
     """The environment of a ``harvest`` run on ``rig`` with its config and database in
-    ``directory`` (``tables``: extra config tables)."""
+    ``directory`` (``tables``: extra config tables; headful: with no display, as on a
+    server)."""
     config_file = directory / "harvest.toml"
-    config_file.write_text(rig.toml(directory / "credentials.db", chromium, **tables))
-    env = {k: v for k, v in os.environ.items() if k not in ("HARVEST_CONFIG", "HARVEST_DB")}
+    config_file.write_text(
+        rig.toml(directory / "credentials.db", chromium, headless=headless, **tables)
+    )
+    hidden = ("HARVEST_CONFIG", "HARVEST_DB") + (() if headless else ("DISPLAY", "WAYLAND_DISPLAY"))
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
     env["HARVEST_CONFIG"] = str(config_file)
     return env
 

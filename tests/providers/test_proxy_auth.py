@@ -16,7 +16,8 @@ from client import AsyncClient, Config, TextDelta
 from harvester import Harvester, ProxyFailed
 from storage import CredentialStore
 
-from ..emulators.proxy import ConnectProxy
+from ..emulators.freenetfly import HOST
+from ..emulators.proxy import ConnectProxy, SocksProxy
 from ..emulators.rig import Rig
 from ..harvester._procs import chromium_processes
 
@@ -29,6 +30,14 @@ USER, PASSWORD = "rig-user", "pw-SECRET-31"
 def authed(rig: Rig) -> Iterator[ConnectProxy]:
     """A second way to the emulators, requiring credentials (407 otherwise)."""
     proxy = ConnectProxy(routes=dict(rig.proxy.routes), credentials=(USER, PASSWORD)).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def socks(rig: Rig) -> Iterator[SocksProxy]:
+    """A SOCKS5 way to the emulators, with RFC 1929's user name and password."""
+    proxy = SocksProxy(routes=dict(rig.proxy.routes), credentials=(USER, PASSWORD)).start()
     yield proxy
     proxy.stop()
 
@@ -99,3 +108,30 @@ async def test_a_wrong_password_is_a_typed_error_and_keeps_the_last_credential(
         kept = await store.get("freenetfly", "default")
     assert kept is not None
     assert kept.harvested_at == first.harvested_at  # the failed harvest kept it
+
+
+async def test_harvest_and_chat_through_a_socks5h_proxy_with_a_password(
+    rig: Rig,
+    chromium: str,
+    tmp_path: Path,
+    socks: SocksProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = through(rig, tmp_path, chromium, socks.url("socks5h"))
+    async with Harvester(config) as harvester:
+        credential = await harvester.refresh("freenetfly")
+        pids = list(chromium_processes())
+        assert not [pid for pid in pids if PASSWORD.encode() in cmdline(pid)]
+    assert socks.authorized >= 1
+    assert credential.proxy == f"socks5h://{USER}:[secure]@127.0.0.1:{socks.port}"
+    harvested_through = socks.authorized
+    async with AsyncClient(config) as client:
+        text = ""
+        async for event in client.stream("freenetfly", "count to 3"):
+            if isinstance(event, TextDelta):
+                text += event
+    assert text
+    assert socks.authorized > harvested_through  # curl logged in to the same proxy
+    # Both sides gave the proxy the name to resolve, never an address.
+    assert set(socks.connects) == {f"{HOST}:443"}
+    assert PASSWORD not in caplog.text
