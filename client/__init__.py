@@ -45,7 +45,7 @@ from ._openai import (
     completion_chunks,
 )
 from ._provider import ChatRequest, Message, Provider
-from ._recipe import HarvestRecipe, Ready, Token
+from ._recipe import HarvestRecipe, Ready, Token, Widget
 from ._replay import Replay, describe_fingerprint, plan_replay, replay_for
 from ._retry import RetryPolicy
 from ._session import ProviderSession
@@ -98,6 +98,7 @@ __all__ = [
     "UnknownModel",
     "UnknownProvider",
     "Usage",
+    "Widget",
     "collect_completion",
     "completion_chunks",
     "curl_cffi_version",

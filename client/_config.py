@@ -50,6 +50,13 @@ class BrowserConfig:
     executable: Path | None = None  # None: look on PATH
     headless: bool = True
     args: tuple[str, ...] = ()
+    # A running Chromium to attach to instead of launching one ("http://host:port", its
+    # /json/version, or a ws:// URL); it may carry a token, so no repr shows it.
+    cdp: str | None = field(default=None, repr=False)
+    # Where the fingerprint endpoint listens, and the name the browser reaches it by: a
+    # remote browser needs an address of this machine it can reach.
+    capture_bind: str = "127.0.0.1"
+    capture_host: str = "localhost"
 
 
 @dataclass(frozen=True)
@@ -376,6 +383,22 @@ def _proxy(value: Any) -> str:
     return url
 
 
+def _cdp_url(value: Any) -> str:
+    url = _string(value)
+    # Never echo the value: a browser service's URL may carry a token.
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https", "ws", "wss") and bool(parts.hostname)
+        _ = parts.port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise _Invalid(
+            "a DevTools URL like http://host:9222 (or ws://host:9222/devtools/browser/ID)"
+        )
+    return url
+
+
 def _type_name(value: Any) -> str:
     names = {
         bool: "a boolean",
@@ -399,7 +422,14 @@ _TOP_LEVEL: Mapping[str, _Convert | type] = {
     "providers": dict,
 }
 _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
-    "browser": {"executable": _string, "headless": _boolean, "args": _strings},
+    "browser": {
+        "executable": _string,
+        "headless": _boolean,
+        "args": _strings,
+        "cdp": _cdp_url,
+        "capture_bind": _string,
+        "capture_host": _string,
+    },
     "network": {"proxy": _proxy, "ca_bundle": _string},
     "harvester": {
         "concurrency": _positive_int,
@@ -464,6 +494,7 @@ class _Reader:
                 executable=self.path(browser["executable"]) if "executable" in browser else None,
                 headless=browser.get("headless", True),
                 args=browser.get("args", ()),
+                **{k: browser[k] for k in ("cdp", "capture_bind", "capture_host") if k in browser},
             ),
             network=NetworkConfig(
                 proxy=network.get("proxy"),

@@ -2,8 +2,8 @@
 
 A provider module declares one ``HarvestRecipe``; the harvester interprets it. Nothing
 here drives a browser: the recipe only says which page to open, what "ready" means,
-which request's headers to keep, which page tokens to read and how long the result
-lasts.
+which challenge widgets to click, which request's headers to keep, which page tokens to
+read and how long the result lasts.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from storage import Cookie
 
-__all__ = ["HarvestRecipe", "Ready", "Token", "jwt_expiry"]
+__all__ = ["HarvestRecipe", "Ready", "Token", "Widget", "jwt_expiry"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,29 @@ class Token:
 
 
 @dataclass(frozen=True)
+class Widget:
+    """An interactive challenge the harvest clicks like a person (Turnstile's checkbox).
+
+    ``frame``: a regex for the URL of the iframe it lives in (cross-origin or not);
+    ``target``: a CSS selector for what to click inside it, found through shadow roots
+    (closed ones too). It is clicked with real input events (pointer moves, then press
+    and release) once it appears, and again every ``retry_after`` seconds while the page
+    is not ready, ``clicks`` times at most. ``name`` is how errors call it.
+    """
+
+    name: str
+    frame: str
+    target: str
+    retry_after: float = 8.0
+    clicks: int = 3
+
+    def __post_init__(self) -> None:
+        re.compile(self.frame)
+        if self.clicks < 1 or self.retry_after <= 0:
+            raise ValueError(f"widget {self.name!r}: clicks and retry_after must be positive")
+
+
+@dataclass(frozen=True)
 class HarvestRecipe:
     """How to harvest one provider.
 
@@ -74,6 +97,7 @@ class HarvestRecipe:
     ``expiry_cookie`` a cookie whose own expiry, and ``expiry_token`` a token (a JWT)
     whose ``exp`` claim, when earlier, ends it sooner. ``keep_cookies`` names cookies
     the user gave the store (a login): each harvest starts the browser with them.
+    ``widgets`` are interactive challenges to click when they appear.
     """
 
     start_url: str
@@ -85,6 +109,7 @@ class HarvestRecipe:
     expiry_cookie: str | None = None
     expiry_token: str | None = None
     keep_cookies: tuple[str, ...] = ()
+    widgets: tuple[Widget, ...] = ()
     timeout: float = 60.0
 
     def __post_init__(self) -> None:

@@ -13,15 +13,18 @@ import contextlib
 import json
 import logging
 import os
+import random
 import re
 import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 from nodriver import cdp
@@ -36,6 +39,7 @@ from ._errors import BrowserFailed, BrowserNotFound, HarvestError, PageError
 from ._process import die_with_parent
 
 __all__ = [
+    "Box",
     "BrowserExited",
     "BrowserInfo",
     "Chromium",
@@ -164,26 +168,42 @@ class BrowserExited:
 PageEvent = RequestSent | RequestHeaders | PageChanged | BrowserExited
 
 
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in the page's viewport, in CSS pixels."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+
 class Chromium:
-    """One running Chromium, launched by us and attached to over CDP."""
+    """One running Chromium over CDP: launched by us (``launch``), or someone else's
+    that we attach to (``attach``: never stopped by us, only our contexts closed)."""
 
     def __init__(
         self,
-        process: asyncio.subprocess.Process,
-        profile: Path,
+        process: asyncio.subprocess.Process | None,
+        profile: Path | None,
         connection: Connection,
         display: VirtualDisplay | None = None,
+        *,
+        remote: str | None = None,
     ) -> None:
-        self.process = process
+        self.process = process  # None for a browser we attached to
         self.profile = profile
         self.display = display  # the Xvfb we started for it, headful with no DISPLAY
+        self.remote = remote  # where an attached browser is (no secret: scheme, host, port)
         self.info: BrowserInfo | None = None
         self.fingerprint: Fingerprint | None = None  # captured by the harvester at start
         self._connection = connection
         self._pages: set[Page] = set()
         self._closed = False
         self._exit_listeners: list[Callable[[BrowserExited], None]] = []
-        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        self._watcher: asyncio.Task[None] | None = None
+        if process is not None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch(process))
 
     @classmethod
     async def launch(
@@ -269,13 +289,59 @@ class Chromium:
             raise
         return browser
 
+    @classmethod
+    async def attach(cls, url: str, *, within: float = 30.0) -> Chromium:
+        """Attach to a running Chromium at ``url`` (``http://host:port``, whose
+        ``/json/version`` names its websocket, or that ``ws://`` URL itself)."""
+        shown = _shown_url(url)
+        try:
+            with anyio.fail_after(within):
+                websocket = await _browser_websocket(url, shown)
+        except TimeoutError:
+            raise BrowserFailed(
+                f"the browser at {shown} did not answer within {within:g}s"
+            ) from None
+        connection = Connection()
+        connection.websocket_url = websocket
+        browser = cls(None, None, connection, remote=shown)
+        try:
+            with anyio.fail_after(within):
+                browser.info = await browser._read_info()
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await browser.close()
+            if isinstance(exc, TimeoutError | BrowserFailed | OSError):
+                raise BrowserFailed(
+                    f"could not attach to the browser at {shown}: {exc or 'no answer'}"
+                ) from None
+            raise
+        listener = connection._listener_task
+        if listener is not None:
+            browser._watcher = asyncio.get_running_loop().create_task(
+                browser._watch_remote(listener)
+            )
+        return browser
+
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """The process we launched (0 for a browser we attached to)."""
+        return self.process.pid if self.process is not None else 0
+
+    @property
+    def name(self) -> str:
+        """How logs and errors call it."""
+        return (
+            f"Chromium at {self.remote}" if self.process is None else f"Chromium (pid {self.pid})"
+        )
 
     @property
     def alive(self) -> bool:
-        return self.process.returncode is None and not self._closed
+        if self._closed:
+            return False
+        if self.process is not None:
+            return self.process.returncode is None
+        socket = self._connection.socket
+        return socket is not None and socket.close_code is None
 
     def on_exit(self, callback: Callable[[BrowserExited], None]) -> Callable[[], None]:
         """Call ``callback`` when the process ends; returns a function that unsubscribes."""
@@ -308,32 +374,54 @@ class Chromium:
         return await _send(self, self._connection, command)
 
     async def close(self) -> None:
-        """Close every page and the browser; returns once no process of it is left."""
+        """Close every page and the browser; returns once no process of it is left.
+        A browser we attached to keeps running: only our pages and contexts go."""
         if self._closed:
             return
         self._closed = True
+        process = self.process
         with anyio.CancelScope(shield=True):
             for page in list(self._pages):
                 await page.close()
-            if self.process.returncode is None:
+            if process is not None and process.returncode is None:
                 with anyio.move_on_after(3), contextlib.suppress(Exception):
                     await self._connection.send(cdp.browser.close())
             with contextlib.suppress(Exception):
                 await self._connection.aclose()
+            if self._watcher is not None:
+                self._watcher.cancel()
+            if process is None:
+                return
             with anyio.move_on_after(5):
-                await self.process.wait()
-            await _kill(self.process)
-            self._watcher.cancel()
+                await process.wait()
+            await _kill(process)
             if self.display is not None:
                 await self.display.close()
-            await anyio.to_thread.run_sync(_remove_profile, self.profile)
+            if self.profile is not None:
+                await anyio.to_thread.run_sync(_remove_profile, self.profile)
 
-    async def _watch(self) -> None:
-        code = await self.process.wait()
+    async def _watch(self, process: asyncio.subprocess.Process) -> None:
+        code = await process.wait()
         if not self._closed:
-            logger.warning("Chromium (pid %d) exited unexpectedly with code %s", self.pid, code)
+            logger.warning("%s exited unexpectedly with code %s", self.name, code)
+        self._exited(code)
+
+    async def _watch_remote(self, listener: asyncio.Task[Any]) -> None:
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(listener)
+        if not self._closed:
+            logger.warning("%s went away (its DevTools connection closed)", self.name)
+        self._exited(None)
+
+    def _exited(self, code: int | None) -> None:
         for listener in list(self._exit_listeners):
             listener(BrowserExited(code))
+
+    async def _gone(self) -> None:
+        """After a failed command: give a dying process a moment to be seen as gone."""
+        if self.process is not None:
+            with anyio.move_on_after(1):
+                await self.process.wait()
 
     async def _read_info(self) -> BrowserInfo:
         _protocol, product, _revision, user_agent, _js = await self.send(cdp.browser.get_version())
@@ -404,6 +492,7 @@ class Page:
         self._listeners: list[Callable[[PageEvent], None]] = []
         self._closed = False
         self._unsubscribe = browser.on_exit(self._emit)
+        self._pointer: tuple[float, float] | None = None  # where our last click left it
 
     async def start(self) -> None:
         """Subscribe to the events readiness and header capture need."""
@@ -455,6 +544,12 @@ class Page:
             )
         )
 
+    async def ignore_certificate_errors(self) -> None:
+        """Accept any certificate in this page's DevTools session (and only while it
+        lasts): how a browser we did not launch, so could not give a flag, opens the
+        fingerprint endpoint's throwaway certificate. Never for a harvest's page."""
+        await self.send(cdp.security.set_ignore_certificate_errors(ignore=True))
+
     async def navigate(self, url: str) -> None:
         """Start loading ``url``; raises ``PageError`` when it cannot even start."""
         _frame, _loader, error, *_ = await self.send(cdp.page.navigate(url))
@@ -464,6 +559,87 @@ class Page:
     async def evaluate(self, expression: str, *, await_promise: bool = False) -> Any:
         """The JSON value of ``expression``; ``PageError`` if it throws."""
         return await _evaluate(self.browser, self._connection, expression, await_promise)
+
+    async def find_in_frame(self, frame: re.Pattern[str], selector: str) -> Box | None:
+        """Where the first element matching ``selector`` is, inside an iframe whose URL
+        matches ``frame``, in this page's viewport; ``None`` while there is none (or it
+        is not laid out yet). Shadow roots are pierced, closed ones too, in the page and
+        in the frame; a cross-site frame (its own renderer) is read through its target."""
+        document = await self.send(cdp.dom.get_document(depth=-1, pierce=True))
+        for iframe in _nodes(document):
+            if iframe.node_name != "IFRAME" or not frame.search(_attribute(iframe, "src")):
+                continue
+            with contextlib.suppress(PageError):
+                await self.send(cdp.dom.scroll_into_view_if_needed(node_id=iframe.node_id))
+            outer = await _box(self.browser, self._connection, iframe.node_id)
+            if outer is None:
+                continue
+            if iframe.content_document is not None:
+                # In this renderer: its boxes are in this page's viewport already.
+                return await _find(
+                    self.browser, self._connection, iframe.content_document, selector
+                )
+            if iframe.frame_id is None:
+                continue
+            inner = await self._find_out_of_process(iframe.frame_id, selector)
+            if inner is not None:
+                # Out of process, boxes are in the frame's own viewport: offset by it.
+                return Box(outer.x + inner.x, outer.y + inner.y, inner.width, inner.height)
+        return None
+
+    async def _find_out_of_process(self, frame_id: Any, selector: str) -> Box | None:
+        # An out-of-process frame is a target of its own, with the frame's id; the
+        # browser attaches to it only once it has listed it.
+        targets = await self.browser.send(cdp.target.get_targets())
+        target = next((t.target_id for t in targets if str(t.target_id) == str(frame_id)), None)
+        if target is None:
+            return None
+        connection = Connection(target=target, parent=self.browser._connection)
+        try:
+            document = await _send(
+                self.browser, connection, cdp.dom.get_document(depth=-1, pierce=True)
+            )
+            return await _find(self.browser, connection, document, selector)
+        except PageError:
+            return None  # the frame went (navigated, or the challenge moved on)
+        finally:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await connection.aclose()
+
+    async def click(self, box: Box, rng: random.Random) -> None:
+        """Click inside ``box`` as a person would: the pointer travels there on a curve
+        in small steps, settles, then the button goes down and up. Real input events
+        (``Input.dispatchMouseEvent``): the page sees them as trusted, wherever the
+        point is (an out-of-process frame included: the browser routes them)."""
+        x = box.x + box.width * rng.uniform(0.35, 0.65)
+        y = box.y + box.height * rng.uniform(0.35, 0.65)
+        start_x, start_y = self._pointer or (rng.uniform(200, 600), rng.uniform(300, 500))
+        bend_x = (start_x + x) / 2 + rng.uniform(-80, 80)
+        bend_y = (start_y + y) / 2 + rng.uniform(-80, 80)
+        steps = rng.randint(12, 20)
+        path = [
+            _bezier((start_x, start_y), (bend_x, bend_y), (x, y), i / steps)
+            for i in range(1, steps + 1)
+        ]
+        # Settling moves over the target: people adjust before they press.
+        path += [(x + rng.uniform(-1.5, 1.5), y + rng.uniform(-1.5, 1.5)) for _ in range(3)]
+        for px, py in path:
+            await self.send(cdp.input_.dispatch_mouse_event("mouseMoved", x=px, y=py))
+            await anyio.sleep(rng.uniform(0.008, 0.025))
+        px, py = path[-1]
+        left = cdp.input_.MouseButton.LEFT
+        await self.send(
+            cdp.input_.dispatch_mouse_event(
+                "mousePressed", x=px, y=py, button=left, buttons=1, click_count=1
+            )
+        )
+        await anyio.sleep(rng.uniform(0.06, 0.14))
+        await self.send(
+            cdp.input_.dispatch_mouse_event(
+                "mouseReleased", x=px, y=py, button=left, buttons=0, click_count=1
+            )
+        )
+        self._pointer = (px, py)
 
     async def cookies(self) -> list[Cookie]:
         """Every cookie of this page's browser context, HttpOnly ones included."""
@@ -503,6 +679,63 @@ def _handler(page: Page, translate: Callable[[Any], PageEvent | None]) -> Callab
     return handle
 
 
+def _nodes(node: Any) -> Iterator[Any]:
+    """``node`` and everything under it: children, shadow roots, frame documents."""
+    yield node
+    for child in node.children or ():
+        yield from _nodes(child)
+    for root in node.shadow_roots or ():
+        yield from _nodes(root)
+    if node.content_document is not None:
+        yield from _nodes(node.content_document)
+
+
+def _attribute(node: Any, name: str) -> str:
+    attributes = node.attributes or []
+    return next(
+        (v for k, v in zip(attributes[::2], attributes[1::2], strict=True) if k == name), ""
+    )
+
+
+async def _box(browser: Chromium, connection: Connection, node_id: Any) -> Box | None:
+    """``node_id``'s content box, or ``None`` when it has none (not laid out, hidden)."""
+    try:
+        model = await _send(browser, connection, cdp.dom.get_box_model(node_id=node_id))
+    except PageError:
+        return None
+    xs, ys = model.content[0::2], model.content[1::2]
+    box = Box(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+    return box if box.width > 0 and box.height > 0 else None
+
+
+async def _find(
+    browser: Chromium, connection: Connection, document: Any, selector: str
+) -> Box | None:
+    """The box of the first element matching ``selector`` in ``document`` or any shadow
+    root under it (a selector does not cross a shadow boundary: each root is asked)."""
+    roots = [n for n in _nodes(document) if n.node_name in ("#document", "#document-fragment")]
+    for root in roots:
+        try:
+            found = await _send(browser, connection, cdp.dom.query_selector(root.node_id, selector))
+        except PageError:
+            continue
+        if found:
+            box = await _box(browser, connection, found)
+            if box is not None:
+                return box
+    return None
+
+
+def _bezier(
+    start: tuple[float, float], bend: tuple[float, float], end: tuple[float, float], t: float
+) -> tuple[float, float]:
+    """The point at ``t`` (0 to 1) of the quadratic curve from ``start`` to ``end``."""
+    return (
+        (1 - t) ** 2 * start[0] + 2 * (1 - t) * t * bend[0] + t**2 * end[0],
+        (1 - t) ** 2 * start[1] + 2 * (1 - t) * t * bend[1] + t**2 * end[1],
+    )
+
+
 async def _send(browser: Chromium, connection: Connection, command: Any) -> Any:
     try:
         return await connection.send(command)
@@ -512,23 +745,25 @@ async def _send(browser: Chromium, connection: Connection, command: Any) -> Any:
         raise PageError(f"the browser refused a command: {shorten(str(exc))}") from exc
     except (ConnectionError, OSError, RuntimeError) as exc:
         # nodriver raises these when the websocket drops, i.e. Chromium is gone.
-        with anyio.move_on_after(1):
-            await browser.process.wait()
+        await browser._gone()
         raise _exited(browser) from exc
     except Exception as exc:
         # A browser killed mid-message surfaces as whatever the websocket library
         # raised (an "InvalidMessage"): say what happened if Chromium is gone.
-        with anyio.move_on_after(1):
-            await browser.process.wait()
+        await browser._gone()
         if not browser.alive:
             raise _exited(browser) from exc
         raise
 
 
 def _exited(browser: Chromium) -> BrowserFailed:
-    code = browser.process.returncode
-    how = "closed" if browser._closed else f"exited unexpectedly (code {code})"
-    return BrowserFailed(f"Chromium (pid {browser.pid}) {how}")
+    if browser._closed:
+        how = "closed"
+    elif browser.process is None:
+        how = "went away (its DevTools connection closed)"
+    else:
+        how = f"exited unexpectedly (code {browser.process.returncode})"
+    return BrowserFailed(f"{browser.name} {how}")
 
 
 async def _evaluate(
@@ -586,6 +821,43 @@ def _navigator_platform(info: BrowserInfo) -> str:
 
 
 # -- process and profile directory ---------------------------------------------------
+
+
+def _shown_url(url: str) -> str:
+    """``url`` as logs may show it: scheme, host and port (no token, no path)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+async def _browser_websocket(url: str, shown: str) -> str:
+    """The browser's DevTools websocket: ``url`` itself, or what its ``/json/version``
+    says, at ``url``'s host and port (a browser in a container names its own)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("ws", "wss"):
+        return url
+    version = urlunsplit((parts.scheme, parts.netloc, "/json/version", parts.query, ""))
+    try:
+        body = await anyio.to_thread.run_sync(_read_url, version)
+        websocket = json.loads(body)["webSocketDebuggerUrl"]
+    except OSError as exc:
+        reason = getattr(exc, "reason", None) or exc.strerror or exc
+        raise BrowserFailed(
+            f"no browser answers at {shown}/json/version ({reason}); start Chromium with "
+            "--remote-debugging-port (and --remote-debugging-address), or fix [browser] cdp"
+        ) from None
+    except (ValueError, KeyError, TypeError):
+        raise BrowserFailed(
+            f"{shown}/json/version is not a DevTools answer (no webSocketDebuggerUrl)"
+        ) from None
+    found = urlsplit(str(websocket))
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urlunsplit((scheme, parts.netloc, found.path, found.query or parts.query, ""))
+
+
+def _read_url(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        body: bytes = answer.read(1 << 20)
+        return body
 
 
 async def _devtools_url(profile: Path, process: asyncio.subprocess.Process) -> str:

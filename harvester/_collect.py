@@ -3,12 +3,15 @@
 Readiness is driven by the page's own CDP events (requests, loads, navigations): each
 event triggers a re-check, so a passed interstitial is seen as soon as the page that
 follows it loads. A slow tick re-checks too, for changes no event announces (a title
-set by a timer).
+set by a timer). While the page is not ready, the recipe's challenge widgets are
+clicked as they appear (and again after a while if nothing came of it).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +19,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from client import HarvestRecipe, Token
+from client import HarvestRecipe, Token, Widget
 from fingerprint import ordered_headers
 from storage import Cookie
 
@@ -34,6 +37,8 @@ __all__ = ["Collected", "collect"]
 
 # Re-check this often even without events: a timer may change the title silently.
 _TICK = 1.0
+# Look for a widget at most this often: each look reads the whole (pierced) DOM.
+_LOOK_EVERY = 0.25
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,10 @@ async def collect(
         with anyio.fail_after(recipe.timeout):
             await watch.until_ready(page)
     except TimeoutError:
+        waiting = [*watch.unmet, *watch.widgets_waited()]
         raise HarvestTimeout(
             f"{what}: {recipe.start_url} was not ready after {recipe.timeout:g}s; "
-            f"still waiting for {'; '.join(watch.unmet) or 'the page to load'}"
+            f"still waiting for {'; '.join(waiting) or 'the page to load'}"
         ) from None
     cookies = await page.cookies()
     hosts = {urlsplit(origin).hostname or "" for origin in recipe.origins}
@@ -88,6 +94,8 @@ class _Watch:
         self._pulse = anyio.Event()
         self._ready = re.compile(recipe.ready.request) if recipe.ready.request else None
         self._capture = re.compile(recipe.capture) if recipe.capture else None
+        self._widgets = [_WidgetState(w, re.compile(w.frame)) for w in recipe.widgets]
+        self._rng = random.Random()
 
     def handle(self, event: PageEvent) -> None:
         if isinstance(event, RequestSent):
@@ -105,8 +113,40 @@ class _Watch:
             self.unmet = await self._check(page)
             if not self.unmet:
                 return
+            if await self._click_widgets(page):
+                continue  # look again at once: the click may have changed the page
             with anyio.move_on_after(_TICK):
                 await self._pulse.wait()
+
+    async def _click_widgets(self, page: Page) -> bool:
+        """Click each widget that is there and due; True if one was clicked."""
+        clicked = False
+        now = anyio.current_time()
+        for state in self._widgets:
+            if not state.due(now) or now - state.last_look < _LOOK_EVERY:
+                continue
+            state.last_look = now
+            try:
+                box = await page.find_in_frame(state.frame, state.widget.target)
+            except PageError:
+                continue  # the document changed under us: the next check looks again
+            if box is None:
+                continue
+            state.appeared = True
+            await page.click(box, self._rng)
+            state.clicks += 1
+            state.last_click = anyio.current_time()
+            clicked = True
+        return clicked
+
+    def widgets_waited(self) -> list[str]:
+        """What the widgets that appeared are still waited for, for a timeout's message."""
+        return [
+            f"the widget {s.widget.name!r} to let the page on "
+            f"(clicked {s.clicks} time{'s' if s.clicks != 1 else ''}; nothing came of it)"
+            for s in self._widgets
+            if s.appeared
+        ]
 
     async def _check(self, page: Page) -> list[str]:
         if self.exited is not None:
@@ -181,6 +221,23 @@ class _Watch:
             return ()
         document = self.requests[rid].resource_type == "Document"
         return ordered_headers(self.sent_headers[rid], document=document)
+
+
+@dataclass
+class _WidgetState:
+    """One recipe widget during one harvest."""
+
+    widget: Widget
+    frame: re.Pattern[str]
+    clicks: int = 0
+    last_click: float | None = None
+    last_look: float = -math.inf
+    appeared: bool = False
+
+    def due(self, now: float) -> bool:
+        if self.clicks >= self.widget.clicks:
+            return False
+        return self.last_click is None or now - self.last_click >= self.widget.retry_after
 
 
 async def _tokens(page: Page, tokens: Iterable[Token], what: str) -> dict[str, str]:

@@ -1,12 +1,13 @@
 """The fingerprint endpoint: a local TLS server that records how each client opens.
 
-It listens on 127.0.0.1 (port 0) under the name ``localhost`` with a throwaway
-certificate made at start; Chromium is told to accept that one key only
-(``--ignore-certificate-errors-spki-list``). A second port with the same certificate
-offers only HTTP/1.1, as some sites do, to see what Chromium sends there. Each
-connection is read raw: the ClientHello before the handshake, then the HTTP/2 opening
-(or an HTTP/1.1 request).
-What it saw is answered as JSON and kept per path token for ``capture`` to return.
+It listens on 127.0.0.1 (port 0; ``bind``: another address, for a browser on another
+machine) under the name ``localhost`` (``host``: the name that browser reaches it by)
+with a throwaway certificate made at start; Chromium is told to accept that one key
+only (``--ignore-certificate-errors-spki-list``; a browser we attach to, already
+running, is told through its capture page's DevTools session instead). A second port
+with the same certificate offers only HTTP/1.1, as some sites do, to see what Chromium
+sends there. Each connection is read raw: the ClientHello before the handshake, then
+the HTTP/2 opening (or an HTTP/1.1 request). What it saw is answered as JSON and kept per path token for ``capture`` to return.
 
 Connections are served on threads with socket timeouts: a client that sends garbage,
 stops half-way or never closes costs one thread for at most ``_IO_TIMEOUT`` and gets
@@ -79,8 +80,16 @@ class FingerprintEndpoint:
     ``await ep.capture(token)`` returns what that visit looked like.
     """
 
-    def __init__(self, *, protocols: Sequence[str] = ("h2", "http/1.1")) -> None:
+    def __init__(
+        self,
+        *,
+        protocols: Sequence[str] = ("h2", "http/1.1"),
+        bind: str = "127.0.0.1",
+        host: str = HOST,
+    ) -> None:
         self.protocols = tuple(protocols)  # ALPN offered: ("http/1.1",) for an HTTP/1.1 site
+        self.bind = bind
+        self.host = host
         self._context: ssl.SSLContext | None = None  # the main port's
         self.certificate_pem = b""
         self.spki_hash = ""
@@ -114,7 +123,7 @@ class FingerprintEndpoint:
     def url(self, token: str, *, http1: bool = False) -> str:
         """A page that records its visit under ``token``; ``http1``: on the HTTP/1.1 port."""
         port = self.http1_port if http1 else self.port
-        return f"https://{HOST}:{port}/fingerprint/{token}"
+        return f"https://{self.host}:{port}/fingerprint/{token}"
 
     @staticmethod
     def new_token() -> str:
@@ -135,7 +144,7 @@ class FingerprintEndpoint:
         self.spki_hash = base64.b64encode(hashlib.sha256(spki).digest()).decode()
         for protocols in (self.protocols, ("http/1.1",)):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((self.bind, 0))
             sock.listen(64)
             self._socks.append(sock)
             context = _server_context(chain, protocols)

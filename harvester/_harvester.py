@@ -113,7 +113,10 @@ class Harvester:
             if self._store is None:
                 self._store = await CredentialStore.open(self.config.database)
             self._limiter = anyio.CapacityLimiter(self.config.harvester.concurrency)
-            self._endpoint = FingerprintEndpoint()
+            browser = self.config.browser
+            self._endpoint = FingerprintEndpoint(
+                bind=browser.capture_bind, host=browser.capture_host
+            )
             await anyio.to_thread.run_sync(self._endpoint.start)
             restart_after = self.config.harvester.restart_after
             self._pool = BrowserPool(self._launch, restart_after=restart_after)
@@ -368,12 +371,19 @@ class Harvester:
 
     async def _launch(self) -> Chromium:
         browser = self.config.browser
-        executable = await anyio.to_thread.run_sync(find_chromium, browser.executable)
         endpoint = self._endpoint
         assert endpoint is not None
-        args = [*browser.args, *endpoint.browser_args]
-        chromium = await Chromium.launch(executable, headless=browser.headless, args=args)
-        logger.debug("started %s (pid %d)", chromium.info and chromium.info.product, chromium.pid)
+        if browser.cdp is not None:
+            # Someone else's browser: attached to, never launched or stopped by us.
+            chromium = await Chromium.attach(browser.cdp)
+            logger.info(
+                "attached to %s (%s)", chromium.name, chromium.info and chromium.info.product
+            )
+        else:
+            executable = await anyio.to_thread.run_sync(find_chromium, browser.executable)
+            args = [*browser.args, *endpoint.browser_args]
+            chromium = await Chromium.launch(executable, headless=browser.headless, args=args)
+            logger.debug("started %s (%s)", chromium.name, chromium.info and chromium.info.product)
         try:
             capture = await capture_browser(chromium, endpoint, calls=api_calls())
         except (TimeoutError, PageError) as exc:

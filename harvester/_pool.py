@@ -38,7 +38,7 @@ class BrowserPool:
                 not current.alive or self._uses[current] >= self._restart_after
             ):
                 why = "it died" if not current.alive else "its harvest quota is used up"
-                logger.info("replacing Chromium (pid %d): %s", current.pid, why)
+                logger.info("replacing %s: %s", current.name, why)
                 self._current = None
                 await self._close_if_idle(current)
             if self._current is None:

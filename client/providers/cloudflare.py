@@ -18,15 +18,24 @@ from fingerprint import GET, POST_JSON
 from .._errors import ProviderError, shorten
 from .._events import Event, FinishReason, TextDelta, Usage
 from .._provider import ChatRequest, Provider
-from .._recipe import HarvestRecipe, Ready
+from .._recipe import HarvestRecipe, Ready, Widget
 from .._session import ProviderSession
 
-__all__ = ["CloudflareProvider", "DataStreamParser"]
+__all__ = ["TURNSTILE", "CloudflareProvider", "DataStreamParser"]
 
 logger = logging.getLogger("client.cloudflare")
 
 _URL = "https://playground.ai.cloudflare.com"
 _DEFAULT_SYSTEM = "You are a helpful assistant"
+
+
+# Cloudflare's interactive challenge: a checkbox in a (closed shadow root of a) frame
+# from its challenge host, inside a closed shadow root of the challenge page.
+TURNSTILE = Widget(
+    name="Turnstile checkbox",
+    frame=r"^https://challenges\.cloudflare\.com/",
+    target="input[type=checkbox]",
+)
 
 
 class CloudflareProvider(Provider):
@@ -41,6 +50,8 @@ class CloudflareProvider(Provider):
         capture=r"/api/models",
         lifetime=1800.0,
         expiry_cookie="cf_clearance",
+        # An interactive challenge instead of the automatic one: Turnstile's checkbox.
+        widgets=(TURNSTILE,),
     )
     calls = (GET, POST_JSON)  # the model list; the inference
     default_model = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"

@@ -105,8 +105,8 @@ ERRORS = {
     ),
     "unknown key in a table": (
         "[browser]\nheadless = true\nexecutable_path = 'x'\n",
-        r"unknown key 'browser.executable_path'; valid keys in \[browser\]: args, executable, "
-        r"headless",
+        r"unknown key 'browser.executable_path'; valid keys in \[browser\]: args, capture_bind, "
+        r"capture_host, cdp, executable, headless",
         3,
     ),
     "unknown key in a provider table": (
@@ -312,3 +312,35 @@ def test_a_bad_server_table_never_echoes_a_key(tmp_path: Path, text: str, patter
     with pytest.raises(ConfigError, match=pattern) as caught:
         load_config(write(tmp_path, text), environ={})
     assert "sk-" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[browser]\ncdp = "ftp://user:SECRET@browser:9222"\n',
+        '[browser]\ncdp = "http://browser:port?token=SECRET"\n',
+        '[network]\nproxy = "socks4://user:SECRET@proxy:1080"\n',
+    ],
+)
+def test_a_bad_browser_service_or_proxy_url_is_refused_without_echoing_it(
+    tmp_path: Path, text: str
+) -> None:
+    with pytest.raises(
+        ConfigError, match=r"(DevTools URL like|socks4 carries no password)"
+    ) as caught:
+        load_config(write(tmp_path, text), environ={})
+    assert "SECRET" not in str(caught.value)
+
+
+def test_a_browser_service_is_read_and_kept_out_of_the_repr(tmp_path: Path) -> None:
+    text = (
+        '[browser]\ncdp = "ws://browser:3000/devtools/browser/x?token=SECRET"\n'
+        'capture_bind = "0.0.0.0"\ncapture_host = "harvester.internal"\n'
+    )
+    config = load_config(write(tmp_path, text), environ={})
+    assert config.browser.cdp == "ws://browser:3000/devtools/browser/x?token=SECRET"
+    assert (config.browser.capture_bind, config.browser.capture_host) == (
+        "0.0.0.0",
+        "harvester.internal",
+    )
+    assert "SECRET" not in repr(config)

@@ -14,6 +14,9 @@
   rotates ``__cf_bm`` on every answer.
 - ``faults``: the next inference requests' misbehaviour, one per request: a status
   (403/429/5xx), malformed records, a ``3:`` error, or a stream cut mid-way.
+- ``state.interactive``: the interstitial is an interactive challenge instead (the
+  Turnstile-like widget of ``_turnstile.py``, from ``challenges.cloudflare.com``): only
+  the token a trusted click earned there buys the clearance.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 from ._asgi import Request, Send, respond
 from ._base import Emulator, EmulatorState, Fault, with_garbage
+from ._turnstile import VERIFY_PATH, WIDGET_HOST, WIDGET_PATH, Turnstile
 
 __all__ = ["HOST", "MODELS", "CloudflareEmulator", "Fault", "answer_text"]
 
@@ -76,13 +80,15 @@ class CloudflareState(EmulatorState):
     clearances: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     refused_ja4: list[str | None] = field(default_factory=list)  # JA4s a clearance refused
     bm_issued: list[str] = field(default_factory=list)
+    interactive: bool = False  # the challenge wants a click on its widget
+    turnstile: Turnstile = field(default_factory=lambda: Turnstile(f"https://{HOST}"))
 
 
 class CloudflareEmulator(Emulator[CloudflareState]):
     """The ASGI app; ``state`` is shared with the tests."""
 
     provider = "cloudflare"
-    hosts = (HOST,)
+    hosts = (HOST, WIDGET_HOST)
 
     def __init__(self) -> None:
         super().__init__(CloudflareState())
@@ -99,6 +105,8 @@ class CloudflareEmulator(Emulator[CloudflareState]):
         super().reset()
         with self.state.lock:
             self.state.refused_ja4.clear()
+            self.state.interactive = False
+        self.state.turnstile.reset()
 
     def inference_requests(self) -> list[Request]:
         return self.requests_to("/api/inference")
@@ -107,7 +115,9 @@ class CloudflareEmulator(Emulator[CloudflareState]):
 
     async def handle(self, request: Request, send: Send) -> None:
         path = request.path
-        if path == "/cdn-cgi/challenge-platform/solve" and request.method == "POST":
+        if request.host == WIDGET_HOST:
+            await self._widget(request, send)
+        elif path == "/cdn-cgi/challenge-platform/solve" and request.method == "POST":
             await self._solve(request, send)
         elif path == "/" and request.method == "GET":
             if self._cleared(request):
@@ -141,7 +151,9 @@ class CloudflareEmulator(Emulator[CloudflareState]):
     async def _interstitial(self, send: Send, *, solvable: bool, request: Request) -> None:
         script = ""
         agent = request.header("user-agent") or ""
-        if solvable and "HeadlessChrome" not in agent:
+        if solvable and self.state.interactive:
+            script = self.state.turnstile.page_script()
+        elif solvable and "HeadlessChrome" not in agent:
             nonce = secrets.token_hex(8)
             script = _SOLVER.format(nonce=nonce, delay=self.state.solve_delay_ms)
         await respond(
@@ -153,7 +165,10 @@ class CloudflareEmulator(Emulator[CloudflareState]):
 
     async def _solve(self, request: Request, send: Send) -> None:
         agent = request.header("user-agent") or ""
-        if "HeadlessChrome" in agent or not request.body:
+        redeemed = not self.state.interactive or self.state.turnstile.redeem(
+            request.body.decode("ascii", "replace")
+        )
+        if "HeadlessChrome" in agent or not request.body or not redeemed:
             await respond(send, 403, "challenge failed", content_type="text/plain")
             return
         digest = hashlib.sha256(f"{self.state.secret}|{agent}|{request.body!r}".encode())
@@ -165,6 +180,22 @@ class CloudflareEmulator(Emulator[CloudflareState]):
             "HttpOnly; Secure; SameSite=None"
         )
         await respond(send, 200, "ok", content_type="text/plain", headers=[("set-cookie", cookie)])
+
+    async def _widget(self, request: Request, send: Send) -> None:
+        """The challenge widget's own host: its frame and the click verdict."""
+        turnstile = self.state.turnstile
+        if request.path == WIDGET_PATH and request.method == "GET":
+            nonce = request.query.partition("nonce=")[2].partition("&")[0]
+            await respond(send, 200, turnstile.widget(nonce))
+        elif request.path == VERIFY_PATH and request.method == "POST":
+            token = turnstile.verify(request.body)
+            if token is None:
+                await respond(send, 403, '{"success": false}', content_type="application/json")
+            else:
+                body = json.dumps({"success": True, "token": token})
+                await respond(send, 200, body, content_type="application/json")
+        else:
+            await respond(send, 404, "not found", content_type="text/plain")
 
     def _new_bm(self) -> str:
         value = secrets.token_urlsafe(32)
