@@ -7,7 +7,8 @@ only (``--ignore-certificate-errors-spki-list``; a browser we attach to, already
 running, is told through its capture page's DevTools session instead). A second port
 with the same certificate offers only HTTP/1.1, as some sites do, to see what Chromium
 sends there. Each connection is read raw: the ClientHello before the handshake, then
-the HTTP/2 opening (or an HTTP/1.1 request). What it saw is answered as JSON and kept per path token for ``capture`` to return.
+the HTTP/2 opening (or an HTTP/1.1 request). What it saw is answered as JSON and kept
+per path token for ``capture`` to return.
 
 Connections are served on threads with socket timeouts: a client that sends garbage,
 stops half-way or never closes costs one thread for at most ``_IO_TIMEOUT`` and gets

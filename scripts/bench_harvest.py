@@ -7,21 +7,34 @@ readiness check once a second. Both run the same site (an interstitial that clea
 after 300 ms, then an app page that calls its API) in the same run; medians over
 ``--runs`` runs.
 
-    .venv/bin/python scripts/bench_harvest.py [--runs 5]
+With ``--paths`` it times the ways a harvest can go instead, against the emulators
+(behind the rig's CONNECT proxy): headless through the plain proxy (the baseline),
+through a proxy with a password and through SOCKS5 with a login (the loopback
+forwarder), headful under Xvfb, attached to a running browser over CDP, and
+Cloudflare's automatic challenge against its interactive one (the Turnstile click).
+It also prints what a page can see of headless and headful.
+
+    .venv/bin/python scripts/bench_harvest.py [--runs 5] [--paths]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
+import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import anyio
+import anyio.abc
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -167,7 +180,177 @@ def print_table(rows: dict[str, list[float]], runs: int) -> None:
     )
 
 
+# -- the harvest paths ---------------------------------------------------------------
+
+USER, PASSWORD = "bench-user", "bench-password"
+# What a page can read of the display and the automation.
+PROBE = """JSON.stringify({
+  "navigator.webdriver": navigator.webdriver,
+  "inner size": [innerWidth, innerHeight].join("x"),
+  "outer size": [outerWidth, outerHeight].join("x"),
+  "screen": [screen.width, screen.height].join("x"),
+  "available screen": [screen.availWidth, screen.availHeight].join("x"),
+  "colour depth": screen.colorDepth,
+  "devicePixelRatio": devicePixelRatio,
+  "WebGL renderer": (() => {
+    const gl = document.createElement("canvas").getContext("webgl");
+    const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
+    return info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL).slice(0, 40) : null;
+  })(),
+  "(hover: hover)": matchMedia("(hover: hover)").matches,
+  "(pointer: fine)": matchMedia("(pointer: fine)").matches,
+  "navigator.plugins": navigator.plugins.length,
+  "window.chrome": typeof window.chrome,
+  "Notification.permission": Notification.permission,
+  "screenX, screenY": [screenX, screenY].join(","),
+})"""
+
+
+async def paths(runs: int) -> None:
+    from tests.emulators.proxy import ConnectProxy, SocksProxy
+    from tests.emulators.rig import BROWSER_ARGS, Rig
+
+    os.environ.pop("DISPLAY", None)  # headful means: on an Xvfb of its own
+    executable = find_chromium()
+    with tempfile.TemporaryDirectory() as folder:
+        rig = Rig(Path(folder) / "rig").start()
+        routes = dict(rig.proxy.routes)
+        authed = ConnectProxy(routes=routes, credentials=(USER, PASSWORD)).start()
+        socks = SocksProxy(routes=routes, credentials=(USER, PASSWORD)).start()
+        remote = await _running_browser(executable, Path(folder) / "remote", BROWSER_ARGS)
+        try:
+            base = rig.config(Path(folder) / "bench.db", str(executable))
+
+            def via(proxy: str) -> Config:
+                network = dataclasses.replace(base.network, proxy=proxy)
+                return dataclasses.replace(base, network=network)
+
+            variants = {
+                "headless, plain proxy (baseline)": base,
+                "proxy with a password (forwarder)": via(
+                    f"http://{USER}:{PASSWORD}@127.0.0.1:{authed.port}"
+                ),
+                "socks5h with a login (forwarder)": via(socks.url("socks5h")),
+                "headful under Xvfb": dataclasses.replace(
+                    base, browser=dataclasses.replace(base.browser, headless=False)
+                ),
+                "attached over CDP (remote browser)": dataclasses.replace(
+                    base,
+                    browser=dataclasses.replace(base.browser, cdp=f"http://127.0.0.1:{remote[1]}"),
+                ),
+            }
+            times: dict[str, list[float]] = {name: [] for name in variants}
+            starts: dict[str, float] = {}
+            for name, config in variants.items():
+                print(f"{name}...", file=sys.stderr, flush=True)
+                async with Harvester(config) as harvester:
+                    # The first harvest starts (or attaches to) the browser and captures.
+                    starts[name] = await timed(lambda h=harvester: h.refresh("freenetfly", "w"))
+                    for run in range(runs):
+                        one = functools.partial(harvester.refresh, "freenetfly", f"r{run}")
+                        times[name].append(await timed(one))
+            challenge: dict[str, list[float]] = {"automatic": [], "interactive": []}
+            async with Harvester(base) as harvester:
+                await harvester.refresh("cloudflare", "w")
+                for run in range(runs):
+                    for kind in challenge:
+                        rig.cloudflare.state.interactive = kind == "interactive"
+                        one = functools.partial(harvester.refresh, "cloudflare", f"{kind}{run}")
+                        challenge[kind].append(await timed(one))
+            seen = {headless: await _probe(executable, headless) for headless in (True, False)}
+        finally:
+            os.killpg(remote[0].pid, signal.SIGKILL)
+            await remote[0].aclose()
+            authed.stop()
+            socks.stop()
+            rig.stop()
+    _print_paths(times, starts, challenge, runs)
+    _print_probe(seen)
+
+
+async def _running_browser(
+    executable: Path, profile: Path, args: Sequence[str]
+) -> tuple[anyio.abc.Process, int]:
+    """A Chromium with a DevTools port, as a browser service runs one."""
+    flags = ["--headless", "--remote-debugging-port=0", f"--user-data-dir={profile}", *args]
+    flags += ["--no-sandbox"] if os.geteuid() == 0 else []
+    process = await anyio.open_process(
+        [str(executable), *flags, "about:blank"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    marker = profile / "DevToolsActivePort"
+
+    def port() -> str:
+        return marker.read_text() if marker.exists() else ""
+
+    with anyio.fail_after(30):
+        while not (text := await anyio.to_thread.run_sync(port)).strip():  # noqa: ASYNC110
+            await anyio.sleep(0.05)
+    return process, int(text.split()[0])
+
+
+async def _probe(executable: Path, headless: bool) -> dict[str, object]:
+    browser = await Chromium.launch(executable, headless=headless)
+    try:
+        page = await browser.new_page()
+        assert browser.info is not None
+        await page.set_user_agent(browser.info)
+        seen: dict[str, object] = json.loads(await page.evaluate(PROBE))
+        seen["navigator.userAgent (harvest identity)"] = (
+            "Chrome"
+            if "HeadlessChrome" not in await page.evaluate("navigator.userAgent")
+            else "HeadlessChrome"
+        )
+        return seen
+    finally:
+        await browser.close()
+
+
+def _print_paths(
+    times: dict[str, list[float]],
+    starts: dict[str, float],
+    challenge: dict[str, list[float]],
+    runs: int,
+) -> None:
+    baseline = statistics.median(next(iter(times.values())))
+    first_start = next(iter(starts.values()))
+    print(f"harvest paths: medians of {runs} harvests (freenetfly emulator), same run")
+    print(f"{'path':<40} {'harvest':>9} {'ratio':>7} {'first (start+capture)':>22}")
+    for name, values in times.items():
+        median = statistics.median(values)
+        ratio = median / baseline
+        first = starts[name]
+        print(
+            f"{name:<40} {median:8.3f}s {ratio:6.2f}x {first:9.2f}s ({first / first_start:4.2f}x)"
+        )
+    automatic = statistics.median(challenge["automatic"])
+    interactive = statistics.median(challenge["interactive"])
+    print(f"cloudflare, automatic challenge (300 ms)  {automatic:8.3f}s {1:6.2f}x")
+    print(
+        f"cloudflare, Turnstile click               {interactive:8.3f}s "
+        f"{interactive / automatic:6.2f}x"
+    )
+
+
+def _print_probe(seen: dict[bool, dict[str, object]]) -> None:
+    print()
+    print("what a page sees, headless and headful (under Xvfb), same Chromium and flags")
+    print(f"{'property':<40} {'headless':>24} {'headful':>24}  ")
+    for key in seen[True]:
+        one, other = seen[True][key], seen[False].get(key)
+        mark = "" if one == other else "  differs"
+        print(f"{key:<40} {json.dumps(one)[:24]:>24} {json.dumps(other)[:24]:>24}{mark}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    anyio.run(main, parser.parse_args().runs)
+    parser.add_argument("--paths", action="store_true", help="the harvest paths instead")
+    options = parser.parse_args()
+    if options.paths:
+        anyio.run(paths, options.runs)
+    else:
+        anyio.run(main, options.runs)
