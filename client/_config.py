@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import platformdirs
 
@@ -360,43 +360,36 @@ def _api_keys(value: Any) -> tuple[str, ...]:
     return keys
 
 
-def _proxy(value: Any) -> str:
-    url = _string(value)
-    # Never echo the value: a proxy URL may carry a password.
+def _url(value: Any, schemes: Collection[str]) -> SplitResult | None:
+    """``value`` split if it is a URL of one of ``schemes`` with a printable host and a
+    numeric port (if any), else ``None``. Callers never echo it: it may hold a secret."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(_string(value))
         host = parts.hostname or ""
-        ok = (
-            parts.scheme in _PROXY_SCHEMES
-            and bool(host)
-            and not any(c.isspace() or not c.isprintable() for c in host)
-        )
         _ = parts.port  # raises on a non-numeric port
     except ValueError:
-        ok = False
-    if not ok:
+        return None
+    printable = not any(c.isspace() or not c.isprintable() for c in host)
+    return parts if parts.scheme in schemes and host and printable else None
+
+
+def _proxy(value: Any) -> str:
+    parts = _url(value, _PROXY_SCHEMES)
+    if parts is None:
         raise _Invalid(
             f"a proxy URL like http://host:port (scheme one of {', '.join(_PROXY_SCHEMES)})"
         )
     if parts.scheme == "socks4" and (parts.username or parts.password):
         raise _Invalid("a proxy URL: socks4 carries no password, use socks5://user:pass@host:port")
-    return url
+    return str(value)
 
 
 def _cdp_url(value: Any) -> str:
-    url = _string(value)
-    # Never echo the value: a browser service's URL may carry a token.
-    try:
-        parts = urlsplit(url)
-        ok = parts.scheme in ("http", "https", "ws", "wss") and bool(parts.hostname)
-        _ = parts.port
-    except ValueError:
-        ok = False
-    if not ok:
+    if _url(value, ("http", "https", "ws", "wss")) is None:
         raise _Invalid(
             "a DevTools URL like http://host:9222 (or ws://host:9222/devtools/browser/ID)"
         )
-    return url
+    return str(value)
 
 
 def _type_name(value: Any) -> str:

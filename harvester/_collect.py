@@ -9,6 +9,7 @@ clicked as they appear (and again after a while if nothing came of it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -133,9 +134,11 @@ class _Watch:
             if box is None:
                 continue
             state.appeared = True
-            await page.click(box, self._rng)
             state.clicks += 1
             state.last_click = anyio.current_time()
+            with contextlib.suppress(PageError):
+                # The page moved on mid-click (the widget passed it): the next check sees.
+                await page.click(box, self._rng)
             clicked = True
         return clicked
 

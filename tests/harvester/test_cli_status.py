@@ -130,7 +130,7 @@ def test_config_error_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == (
         f"harvest: {config}, line 2: unknown key 'browser.headles'; "
-        "valid keys in [browser]: args, executable, headless"
+        "valid keys in [browser]: args, capture_bind, capture_host, cdp, executable, headless"
     )
 
 

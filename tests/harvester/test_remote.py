@@ -20,9 +20,9 @@ import anyio
 import pytest
 from anyio.abc import Process
 
-from client import AsyncClient, TextDelta
 from harvester import BrowserFailed, Harvester
 
+from .._chat import chat_text
 from ..emulators.rig import BROWSER_ARGS, Rig
 
 pytestmark = [pytest.mark.browser, pytest.mark.anyio]
@@ -87,11 +87,7 @@ async def test_a_running_browser_is_attached_captured_harvested_and_left_running
     assert isinstance(pages_before, list)
     assert isinstance(pages_after, list)
     assert sorted(p["id"] for p in pages_after) == sorted(p["id"] for p in pages_before)
-    async with AsyncClient(config) as client:
-        text = ""
-        async for event in client.stream("freenetfly", "count to 3"):
-            if isinstance(event, TextDelta):
-                text += event
+    text = await chat_text(config, "freenetfly")
     assert text
 
 

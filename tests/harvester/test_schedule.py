@@ -11,7 +11,7 @@ import pytest
 from client import Config
 from harvester import Harvester
 from harvester._daemon import Daemon, next_delay
-from storage import Credential, CredentialStatus
+from storage import Credential, CredentialStatus, CredentialStore
 
 from ._site import Site
 
@@ -85,9 +85,7 @@ async def test_a_request_answered_by_a_harvest_that_landed_after_it_harvests_not
             landed = await store.put(
                 dataclasses.replace(first, harvested_at=request.requested_at + 0.001)
             )
-            with anyio.fail_after(30):
-                while await store.pending_refreshes():  # noqa: ASYNC110 - the store has no event
-                    await anyio.sleep(0.05)
+            await served(store, within=30)
             group.cancel_scope.cancel()
         assert len(await store.recent_attempts("site", "default", limit=10)) == 1
         current = await store.get("site", "default")
@@ -118,18 +116,21 @@ async def test_a_request_naming_its_refused_credential_is_answered_by_any_newer_
                 "site", "default", "refused", newer_than=refused.harvested_at
             )
             assert request.requested_at > landed.harvested_at
-            with anyio.fail_after(30):
-                while await store.pending_refreshes():  # noqa: ASYNC110 - the store has no event
-                    await anyio.sleep(0.05)
+            await served(store, within=30)
             # Refused in turn, the landed one is named: that asks for a harvest.
             await store.request_refresh(
                 "site", "default", "refused", newer_than=landed.harvested_at
             )
-            with anyio.fail_after(60):
-                while await store.pending_refreshes():  # noqa: ASYNC110 - the store has no event
-                    await anyio.sleep(0.05)
+            await served(store, within=60)
             group.cancel_scope.cancel()
         assert len(await store.recent_attempts("site", "default", limit=10)) == 2
         current = await store.get("site", "default")
         assert current is not None
         assert current.harvested_at > landed.harvested_at
+
+
+async def served(store: CredentialStore, *, within: float) -> None:
+    """Until the daemon has finished every refresh request."""
+    with anyio.fail_after(within):
+        while await store.pending_refreshes():  # noqa: ASYNC110 - the store has no event
+            await anyio.sleep(0.05)

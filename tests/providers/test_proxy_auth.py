@@ -12,10 +12,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from client import AsyncClient, Config, TextDelta
+from client import Config
 from harvester import Harvester, ProxyFailed
 from storage import CredentialStore
 
+from .._chat import chat_text
 from ..emulators.freenetfly import HOST
 from ..emulators.proxy import ConnectProxy, SocksProxy
 from ..emulators.rig import Rig
@@ -73,11 +74,7 @@ async def test_harvest_and_chat_through_a_proxy_with_a_password(
     # The exit is recorded, its password is not.
     assert credential.proxy == f"http://{USER}:[secure]@127.0.0.1:{authed.port}"
     harvested_through = authed.authorized
-    async with AsyncClient(config) as client:
-        text = ""
-        async for event in client.stream("freenetfly", "count to 3"):
-            if isinstance(event, TextDelta):
-                text += event
+    text = await chat_text(config, "freenetfly")
     assert text
     assert authed.authorized > harvested_through  # the client went the same way
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("credentials.db*"))
@@ -125,11 +122,7 @@ async def test_harvest_and_chat_through_a_socks5h_proxy_with_a_password(
     assert socks.authorized >= 1
     assert credential.proxy == f"socks5h://{USER}:[secure]@127.0.0.1:{socks.port}"
     harvested_through = socks.authorized
-    async with AsyncClient(config) as client:
-        text = ""
-        async for event in client.stream("freenetfly", "count to 3"):
-            if isinstance(event, TextDelta):
-                text += event
+    text = await chat_text(config, "freenetfly")
     assert text
     assert socks.authorized > harvested_through  # curl logged in to the same proxy
     # Both sides gave the proxy the name to resolve, never an address.

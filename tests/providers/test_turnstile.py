@@ -14,12 +14,13 @@ import anyio
 import pytest
 from nodriver import cdp
 
-from client import AsyncClient, Config, TextDelta
+from client import Config
 from client.providers.cloudflare import TURNSTILE, CloudflareProvider
 from harvester import Harvester, HarvestTimeout
 from harvester._browser import Chromium
 from storage import CredentialStore
 
+from .._chat import chat_text
 from ..emulators.cloudflare import CloudflareEmulator
 from ..emulators.rig import BROWSER_ARGS, Rig
 
@@ -54,11 +55,7 @@ async def test_the_harvest_clicks_through_the_widget_and_the_client_chats(
     assert isinstance(click["moves"], int)
     assert click["moves"] >= 2
     assert "cf_clearance" in {c.name for c in credential.cookies}
-    async with AsyncClient(config) as client:
-        text = ""
-        async for event in client.stream("cloudflare", "count to 3"):
-            if isinstance(event, TextDelta):
-                text += event
+    text = await chat_text(config, "cloudflare")
     assert text == " 1 2 3"
 
 
