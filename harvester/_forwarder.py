@@ -116,6 +116,10 @@ class ProxyForwarder:
         self._tunnels.add(task)
         try:
             await self._tunnel(reader, writer)
+        except asyncio.CancelledError:
+            # Only our own close cancels a tunnel: the task ends quietly, or asyncio's
+            # server would log the cancellation as an error.
+            pass
         finally:
             self._tunnels.discard(task)
             await _close(writer)

@@ -20,6 +20,7 @@ It also prints what a page can see of headless and headful.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import json
@@ -241,12 +242,20 @@ async def paths(runs: int) -> None:
             }
             times: dict[str, list[float]] = {name: [] for name in variants}
             starts: dict[str, float] = {}
-            for name, config in variants.items():
-                print(f"{name}...", file=sys.stderr, flush=True)
-                async with Harvester(config) as harvester:
+            # Page cache and the like warm for all: the first path measured is not
+            # charged for them.
+            await (await Chromium.launch(executable)).close()
+            async with contextlib.AsyncExitStack() as stack:
+                harvesters = {}
+                for name, config in variants.items():
+                    print(f"{name}...", file=sys.stderr, flush=True)
+                    harvester = await stack.enter_async_context(Harvester(config))
                     # The first harvest starts (or attaches to) the browser and captures.
-                    starts[name] = await timed(lambda h=harvester: h.refresh("freenetfly", "w"))
-                    for run in range(runs):
+                    one = functools.partial(harvester.refresh, "freenetfly", "w")
+                    starts[name] = await timed(one)
+                    harvesters[name] = harvester
+                for run in range(runs):  # the paths in turn, so drift hits all alike
+                    for name, harvester in harvesters.items():
                         one = functools.partial(harvester.refresh, "freenetfly", f"r{run}")
                         times[name].append(await timed(one))
             challenge: dict[str, list[float]] = {"automatic": [], "interactive": []}
@@ -317,7 +326,10 @@ def _print_paths(
 ) -> None:
     baseline = statistics.median(next(iter(times.values())))
     first_start = next(iter(starts.values()))
-    print(f"harvest paths: medians of {runs} harvests (freenetfly emulator), same run")
+    print(
+        f"harvest paths: medians of {runs} harvests each (freenetfly emulator), "
+        "paths alternated in one run"
+    )
     print(f"{'path':<40} {'harvest':>9} {'ratio':>7} {'first (start+capture)':>22}")
     for name, values in times.items():
         median = statistics.median(values)
