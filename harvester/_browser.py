@@ -315,6 +315,8 @@ class Chromium:
                     f"could not attach to the browser at {shown}: {exc or 'no answer'}"
                 ) from None
             raise
+        # nodriver's reader task ends when the websocket closes: the browser went away
+        # (it has no public event for that).
         listener = connection._listener_task
         if listener is not None:
             browser._watcher = asyncio.get_running_loop().create_task(
