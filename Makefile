@@ -11,9 +11,9 @@ LOCK := requirements.lock
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
 
-.PHONY: install chromium xvfb demo test lint lock clean
+.PHONY: install chromium xvfb postgresql demo test lint lock clean
 
-install: $(STAMP) chromium xvfb
+install: $(STAMP) chromium xvfb postgresql
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -38,6 +38,11 @@ chromium:
 
 xvfb:
 	@scripts/ensure_package.sh xvfb Xvfb
+
+# PostgreSQL's server programs for the tests, which start throwaway clusters of their
+# own (no system service is used or needed).
+postgresql:
+	@scripts/ensure_package.sh postgresql pg_ctlcluster
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -20,7 +20,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import platformdirs
 
-from storage import redact_url
+from storage import describe_database, is_database_url, redact_url
 
 from ._errors import ConfigError
 from ._retry import RetryPolicy
@@ -165,7 +165,9 @@ class ServerConfig:
 class Config:
     """The whole configuration, with defaults filled in."""
 
-    database: Path
+    # An SQLite file, or a PostgreSQL URL (``postgresql://user:password@host/db``);
+    # the repr shows it without a password.
+    database: Path | str
     browser: BrowserConfig = BrowserConfig()
     network: NetworkConfig = NetworkConfig()
     harvester: HarvesterConfig = HarvesterConfig()
@@ -181,6 +183,15 @@ class Config:
     def proxy_for(self, name: str) -> str | None:
         """The proxy for provider ``name``: its own, else the global one."""
         return self.provider(name).proxy or self.network.proxy
+
+    def __repr__(self) -> str:
+        shown = [
+            f"{f.name}={describe_database(self.database)!r}"
+            if f.name == "database"
+            else f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+        ]
+        return f"Config({', '.join(shown)})"
 
 
 def load_config(
@@ -218,8 +229,14 @@ def load_config(
             ) from None
     reader = _Reader(source, text, known_providers)
     config = reader.config(data)
-    if env.get("HARVEST_DB"):
-        config = dataclasses.replace(config, database=Path(env["HARVEST_DB"]).expanduser())
+    if database := env.get("HARVEST_DB"):
+        try:
+            where = _database(database)
+        except _Invalid as exc:
+            raise ConfigError(f"HARVEST_DB must be {exc}") from None
+        config = dataclasses.replace(
+            config, database=where if isinstance(where, str) else where.expanduser()
+        )
     if key := env.get("HARVEST_API_KEY", "").strip():
         server = config.server
         if key not in server.api_keys:
@@ -384,6 +401,22 @@ def _proxy(value: Any) -> str:
     return str(value)
 
 
+def _database(value: str) -> Path | str:
+    """A PostgreSQL URL (checked, never echoed: it may hold a password), else a path."""
+    if not is_database_url(value):
+        return Path(value)
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises on a port that is not a number
+        # No host: a socket directory through ?host= instead.
+        ok = bool(parts.hostname) or "host=" in parts.query
+    except ValueError:
+        ok = False
+    if not ok:
+        raise _Invalid("a database path or a URL like postgresql://user:password@host:5432/db")
+    return value
+
+
 def _cdp_url(value: Any) -> str:
     if _url(value, ("http", "https", "ws", "wss")) is None:
         raise _Invalid(
@@ -406,7 +439,7 @@ def _type_name(value: Any) -> str:
 
 # The schema: every valid key and how its value is checked (``dict``: a sub-table).
 _TOP_LEVEL: Mapping[str, _Convert | type] = {
-    "database": _string,
+    "database": lambda value: _database(_string(value)),
     "browser": dict,
     "network": dict,
     "harvester": dict,
@@ -482,7 +515,7 @@ class _Reader:
                 )
             providers[name] = ProviderConfig(**self.table(table, key, _PROVIDER_TABLE))
         return Config(
-            database=self.path(top["database"]) if "database" in top else default_database(),
+            database=self.database(top["database"]) if "database" in top else default_database(),
             browser=BrowserConfig(
                 executable=self.path(browser["executable"]) if "executable" in browser else None,
                 headless=browser.get("headless", True),
@@ -524,6 +557,10 @@ class _Reader:
             except _Invalid as exc:
                 raise self.error(f"{path} must be {exc}, got {_type_name(value)}", path) from None
         return values
+
+    def database(self, value: Path | str) -> Path | str:
+        """A database: a URL as it is, a path relative to the file's directory."""
+        return value if isinstance(value, str) else self.path(str(value))
 
     def path(self, value: str) -> Path:
         """A path from the file, relative to the file's own directory."""

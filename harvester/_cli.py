@@ -29,7 +29,7 @@ from client import (
     load_config,
 )
 from client.providers import provider_class, provider_names
-from storage import CredentialStore, StorageError
+from storage import CredentialStore, StorageError, describe_database
 
 from ._app import App
 from ._doctor import run_doctor
@@ -254,7 +254,10 @@ async def _status(app: App, args: argparse.Namespace) -> int:
         if args.json:
             print("[]")
         else:
-            print(f"no credentials yet in {config.database}; run `harvest refresh` to make some")
+            print(
+                f"no credentials yet in {describe_database(config.database)}; "
+                "run `harvest refresh` to make some"
+            )
         return 0
     async with app:
         credentials = await app.store.list()

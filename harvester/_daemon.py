@@ -23,7 +23,7 @@ import anyio
 from anyio import CancelScope
 
 from client import Config
-from storage import Credential, RefreshRequest, StorageError
+from storage import Credential, RefreshRequest, StorageError, describe_database
 
 from ._errors import DaemonRunning, HarvestError
 from ._harvester import Harvester
@@ -110,7 +110,7 @@ class Daemon:
             pid = holder if holder > 0 else "unknown"
             raise DaemonRunning(
                 f"another harvest daemon (pid {pid}) is already running on "
-                f"{self.config.database}; stop it first, or use "
+                f"{describe_database(self.config.database)}; stop it first, or use "
                 "`harvest refresh` for a one-off harvest (the running daemon serves clients)"
             )
         try:
@@ -126,7 +126,7 @@ class Daemon:
             logger.info(
                 "daemon started (pid %d) on %s: %s",
                 os.getpid(),
-                self.config.database,
+                describe_database(self.config.database),
                 ", ".join(t.name for t in self.targets.values()) or "no enabled providers",
             )
             async with anyio.create_task_group() as group:

@@ -1,4 +1,5 @@
-"""The credential store: SQLite through aiosqlite, shared safely between processes."""
+"""The credential store: an SQLite file (aiosqlite) or a PostgreSQL database (asyncpg),
+shared safely between processes (and, on PostgreSQL, machines)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from ._errors import (
     StoreClosed,
     StoreUnavailable,
 )
+from ._holders import holder_is_dead, holder_name, pid_alive
 from ._models import Attempt, Cooldown, Credential, CredentialStatus, Lease, RefreshRequest
 from ._redact import REDACTED, redact_url
 from ._schema import SCHEMA_VERSION
-from ._store import CredentialStore, holder_is_dead, holder_name, pid_alive
+from ._store import CredentialStore, describe_database, is_database_url
 from ._suffixes import is_public_suffix
 
 __all__ = [
@@ -46,9 +48,11 @@ __all__ = [
     "StoreUnavailable",
     "canonical_host",
     "cookies_for",
+    "describe_database",
     "domain_match",
     "holder_is_dead",
     "holder_name",
+    "is_database_url",
     "is_public_suffix",
     "is_secure",
     "merged_cookies",

@@ -1,12 +1,16 @@
-"""The database schema and its migrations, versioned by ``PRAGMA user_version``.
+"""The database schema and its migrations: SQLite's, versioned by ``PRAGMA
+user_version``, and PostgreSQL's, versioned in a table of its own.
 
 Each migration is a list of statements that takes the schema from version ``i`` to
-``i + 1``; the store applies the missing ones in one transaction. Append, never edit.
+``i + 1``; the store applies the missing ones in one transaction. Both engines have the
+same versions and the same tables and columns (PostgreSQL's types spelled its way, and
+a table for the daemon's presence, which SQLite keeps in a file lock). Append, never
+edit.
 """
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["MIGRATIONS", "POSTGRES_MIGRATIONS", "SCHEMA_VERSION"]
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 0 -> 1: credentials, harvest history, leases, refresh requests.
@@ -78,4 +82,84 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ("ALTER TABLE refresh_requests ADD COLUMN newer_than REAL",),
 )
 
+POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 0 -> 1: credentials, harvest history, leases, refresh requests.
+    (
+        """
+        CREATE TABLE credentials (
+            provider     text NOT NULL,
+            profile      text NOT NULL,
+            generation   bigint NOT NULL,
+            status       text NOT NULL CHECK (status IN ('fresh', 'stale', 'invalid')),
+            last_error   text,
+            harvested_at double precision NOT NULL,
+            expires_at   double precision,
+            updated_at   double precision NOT NULL,
+            body         text NOT NULL,
+            PRIMARY KEY (provider, profile)
+        )
+        """,
+        """
+        CREATE TABLE attempts (
+            id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            provider text NOT NULL,
+            profile  text NOT NULL,
+            started  double precision NOT NULL,
+            duration double precision NOT NULL,
+            ok       integer NOT NULL CHECK (ok IN (0, 1)),
+            error    text
+        )
+        """,
+        "CREATE INDEX attempts_by_key ON attempts (provider, profile, id)",
+        """
+        CREATE TABLE leases (
+            provider   text NOT NULL,
+            profile    text NOT NULL,
+            holder     text NOT NULL,
+            expires_at double precision NOT NULL,
+            PRIMARY KEY (provider, profile)
+        )
+        """,
+        """
+        CREATE TABLE refresh_requests (
+            -- An identity is never reused, as SQLite's AUTOINCREMENT.
+            id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            provider     text NOT NULL,
+            profile      text NOT NULL,
+            requested_at double precision NOT NULL,
+            reason       text,
+            taken_by     text,
+            taken_until  double precision
+        )
+        """,
+        "CREATE INDEX refresh_requests_by_key ON refresh_requests (provider, profile)",
+    ),
+    # 1 -> 2: cool-downs.
+    (
+        """
+        CREATE TABLE cooldowns (
+            provider text NOT NULL,
+            profile  text NOT NULL,
+            until    double precision NOT NULL,
+            reason   text,
+            PRIMARY KEY (provider, profile)
+        )
+        """,
+    ),
+    # 2 -> 3: what a refresh request's asker found wanting; the daemon's presence (a
+    # heartbeat row: no file lock reaches across machines).
+    (
+        "ALTER TABLE refresh_requests ADD COLUMN newer_than double precision",
+        """
+        CREATE TABLE daemon_presence (
+            role   text PRIMARY KEY,
+            holder text NOT NULL,
+            pid    integer NOT NULL,
+            until  double precision NOT NULL
+        )
+        """,
+    ),
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
+assert len(POSTGRES_MIGRATIONS) == SCHEMA_VERSION, "both engines have every version"

@@ -1,12 +1,12 @@
-"""The credential store: one SQLite file shared by the daemon, scripts and clients.
+"""The credential store: one interface over two engines with the same semantics.
 
-Concurrency rests on SQLite itself: WAL mode lets readers run beside a writer, and
-``busy_timeout`` makes a writer wait for another instead of failing. Most operations
-are one statement (atomic on its own, one trip to aiosqlite's thread); the few that
-need several run in ``BEGIN IMMEDIATE``, which takes the write lock up front so two
-processes never deadlock upgrading a read lock. Write-back is a compare-and-set on the
-generation. Inside one process an ``anyio.Lock`` keeps tasks from interleaving on the
-shared connection. This is the only module that imports ``aiosqlite``.
+A path opens the embedded SQLite file (``_sqlite.py``: one machine's daemon, scripts
+and clients); a ``postgresql://`` URL opens a PostgreSQL database (``_postgres.py``:
+clients and daemons on many machines). Every operation below is written once, in SQL
+both engines run: single statements are atomic, the few multi-statement ones run in an
+engine transaction that serializes writers (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's
+transaction-scoped advisory lock), and write-back is a compare-and-set on the
+generation.
 """
 
 from __future__ import annotations
@@ -15,149 +15,165 @@ import builtins
 import dataclasses
 import json
 import os
-import socket
-import sqlite3
-import stat
 import time
-import uuid
 import warnings
-from collections.abc import AsyncIterator, Callable, Generator, Iterable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable, Generator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-import aiosqlite
 import anyio
 
 from ._cookies import Cookie, merged_cookies
-from ._errors import (
-    BadLocation,
-    NotADatabase,
-    SchemaTooNew,
-    StorageError,
-    StoreBusy,
-    StoreClosed,
-    StoreUnavailable,
-)
+from ._holders import holder_is_dead
 from ._models import Attempt, Cooldown, Credential, CredentialStatus, Lease, RefreshRequest
-from ._presence import DaemonPresence
-from ._schema import MIGRATIONS, SCHEMA_VERSION
+from ._sqlite import SqliteEngine
 
-__all__ = ["CredentialStore"]
+__all__ = ["CredentialStore", "describe_database", "is_database_url"]
 
 # How many history rows to keep per (provider, profile): enough for status and metrics,
-# bounded so a daemon running for months does not grow the file without end.
+# bounded so a daemon running for months does not grow the database without end.
 _HISTORY_KEPT = 500
 
 _CREDENTIAL_COLUMNS = (
     "provider, profile, generation, status, last_error, harvested_at, expires_at, body"
 )
 _REQUEST_COLUMNS = "id, provider, profile, requested_at, reason, taken_by, newer_than"
+_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(database: str | os.PathLike[str]) -> bool:
+    """Whether ``database`` names a PostgreSQL server (a URL) rather than a file."""
+    return isinstance(database, str) and database.startswith(_URL_SCHEMES)
+
+
+def describe_database(database: str | os.PathLike[str]) -> str:
+    """``database`` as logs, errors and ``status`` may show it: a path as it is, a URL
+    without its password."""
+    if is_database_url(database):
+        from ._postgres import shown_url
+
+        return shown_url(str(database))
+    return str(database)
+
+
+class _Transaction(Protocol):
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> builtins.list[Any]: ...
+
+
+class _Engine(Protocol):
+    """What the store needs of a database: statements, transactions, the daemon role."""
+
+    where: str  # the store as errors and reprs name it (no password)
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+    async def check(self) -> None: ...
+
+    async def run(self, sql: str, params: Sequence[Any] = ()) -> builtins.list[Any]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[_Transaction]: ...
+
+    async def running_daemon(self) -> int | None: ...
+
+    async def claim_daemon(self) -> int | None: ...
+
+    async def release_daemon(self) -> None: ...
 
 
 class CredentialStore:
     """Async access to the credential database.
 
-    Open it with ``async with CredentialStore.open(path) as store`` (or
-    ``store = await CredentialStore.open(path)`` and later ``await store.aclose()``).
+    Open it with ``async with CredentialStore.open(database) as store`` (or
+    ``store = await CredentialStore.open(database)`` and later ``await store.aclose()``).
     """
 
-    def __init__(
-        self,
-        path: Path,
-        conn: aiosqlite.Connection,
-        clock: Callable[[], float],
-        identity: tuple[int, int] | None = None,
-    ) -> None:
-        self._path = path
-        self._identity = identity  # the file opened: (device, inode)
-        self._conn: aiosqlite.Connection | None = conn
+    def __init__(self, engine: _Engine, clock: Callable[[], float]) -> None:
+        self._engine = engine
         self._clock = clock
-        self._lock = anyio.Lock()
-        self._presence = DaemonPresence(path)
 
     @classmethod
     def open(
         cls,
-        path: str | os.PathLike[str],
+        database: str | os.PathLike[str],
         *,
         busy_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> _Opening:
-        """Open (creating if needed) the database at ``path``: the one way every
+        """Open (creating if needed) the store at ``database``: the one way every
         caller opens the configured store.
 
-        A new file is created with mode 0600 and new directories with 0700. A file that
-        is not a database, or whose schema is newer than this code, raises and is left
-        unchanged. ``busy_timeout`` is how long a write waits for another process.
+        A path is an SQLite file: a new one is created with mode 0600 and new
+        directories with 0700; a file that is not a database, or whose schema is newer
+        than this code, raises and is left unchanged; ``busy_timeout`` is how long a
+        write waits for another process. A ``postgresql://user:password@host:port/db``
+        URL (or ``postgres://``; a socket directory through ``?host=``) is a PostgreSQL
+        database, whose tables are created on first use.
         """
-        return _Opening(cls._connect(Path(path), busy_timeout, clock))
+        return _Opening(cls._connect(database, busy_timeout, clock))
 
     @classmethod
     async def _connect(
-        cls, path: Path, busy_timeout: float, clock: Callable[[], float]
+        cls, database: str | os.PathLike[str], busy_timeout: float, clock: Callable[[], float]
     ) -> CredentialStore:
-        await anyio.to_thread.run_sync(_create_private_file, path)
-        async with _translate(path):
-            conn = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            async with _translate(path):
-                await _prepare(conn, path, busy_timeout)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await conn.close()
-            raise
-        return cls(path, conn, clock, await anyio.to_thread.run_sync(_file_identity, path))
+        engine: _Engine
+        if is_database_url(database):
+            # Imported here: a machine on SQLite never loads the PostgreSQL driver.
+            from ._postgres import PostgresEngine
+
+            engine = await PostgresEngine.open(str(database), clock, connect_within=busy_timeout)
+        else:
+            engine = await SqliteEngine.open(Path(database), busy_timeout)
+        return cls(engine, clock)
 
     @staticmethod
-    async def exists(path: str | os.PathLike[str]) -> bool:
-        """Whether a store is at ``path`` already (``status`` does not create one)."""
-        return await anyio.Path(path).exists()
+    async def exists(database: str | os.PathLike[str]) -> bool:
+        """Whether a store is at ``database`` already (``status`` does not create a
+        file; a server is asked when opened)."""
+        if is_database_url(database):
+            return True
+        return await anyio.Path(database).exists()
 
     @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
+    def path(self) -> Path | None:
+        """The database file (``None`` for a PostgreSQL store)."""
+        return self._engine.path if isinstance(self._engine, SqliteEngine) else None
+
+    @property
+    def where(self) -> str:
+        """The store as logs may name it: its file, or its URL without the password."""
+        return self._engine.where
 
     async def aclose(self) -> None:
         """Close the connection (and give up the daemon role, if this store held it);
         the store cannot be used afterwards."""
-        conn, self._conn = self._conn, None
-        with anyio.CancelScope(shield=True):
-            await self.release_daemon()
-            if conn is not None:
-                await conn.close()
+        await self._engine.close()
 
     async def check(self) -> None:
-        """Raise ``StoreUnavailable`` unless the store answers a read and its file is
-        still the one opened: a database deleted or replaced under a running process
-        would take every later write into a file no one can open again."""
-        found = await anyio.to_thread.run_sync(_file_identity, self._path)
-        if self._identity is not None and found != self._identity:
-            raise StoreUnavailable(
-                str(self._path),
-                "the database file was removed or replaced while in use; restart this "
-                "process to open the one there now",
-            )
-        await self._run("SELECT count(*) FROM credentials")
+        """Raise ``StoreUnavailable`` unless the store answers a read (and, for a file,
+        it is still the one opened: a database deleted or replaced under a running
+        process would take every later write into a file no one can open again)."""
+        await self._engine.check()
 
     # -- the daemon ------------------------------------------------------------------
 
     async def running_daemon(self) -> int | None:
         """The pid of the ``harvest daemon`` serving this store (-1 when it has not
         written it yet), or ``None``: then no one serves refresh requests."""
-        return await anyio.to_thread.run_sync(self._presence.holder)
+        return await self._engine.running_daemon()
 
     async def claim_daemon(self) -> int | None:
         """Become this store's daemon: ``None`` on success, else the running one's pid.
         The role ends with ``release_daemon``, ``aclose`` or this process."""
-        return await anyio.to_thread.run_sync(self._presence.claim)
+        return await self._engine.claim_daemon()
 
     async def release_daemon(self) -> None:
         """Give the daemon role up (nothing happens if this store does not hold it)."""
-        if self._presence.held:  # most stores never hold it: no thread hop to close one
-            await anyio.to_thread.run_sync(self._presence.release)
+        await self._engine.release_daemon()
 
     async def __aenter__(self) -> CredentialStore:
         return self
@@ -171,16 +187,17 @@ class CredentialStore:
         await self.aclose()
 
     def __del__(self) -> None:
-        if getattr(self, "_conn", None) is not None:
+        engine = getattr(self, "_engine", None)
+        if engine is not None and not engine.closed:
             warnings.warn(
-                f"CredentialStore({str(self._path)!r}) was not closed; use `async with`",
+                f"CredentialStore({engine.where!r}) was not closed; use `async with`",
                 ResourceWarning,
                 stacklevel=1,
             )
 
     def __repr__(self) -> str:
-        state = "open" if self._conn is not None else "closed"
-        return f"<CredentialStore {str(self._path)!r} {state}>"
+        state = "closed" if self._engine.closed else "open"
+        return f"<CredentialStore {self._engine.where!r} {state}>"
 
     # -- credentials ---------------------------------------------------------------
 
@@ -194,7 +211,7 @@ class CredentialStore:
             INSERT INTO credentials ({_CREDENTIAL_COLUMNS}, updated_at)
             VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (provider, profile) DO UPDATE SET
-                generation = generation + 1,
+                generation = credentials.generation + 1,
                 status = excluded.status,
                 last_error = excluded.last_error,
                 harvested_at = excluded.harvested_at,
@@ -311,16 +328,16 @@ class CredentialStore:
     ) -> bool:
         # One transaction: another writer waits for it instead of being refused.
         async with self._transaction() as db:
-            found = await db.execute_fetchall(
+            found = await db.fetch(
                 "SELECT body FROM credentials"
                 " WHERE provider = ? AND profile = ? AND harvested_at = ?",
                 (provider, profile, harvested_at),
             )
-            rows = builtins.list(found)
+            rows = found
             if not rows:
                 return False
             now = self._clock()
-            await db.execute(
+            await db.fetch(
                 "UPDATE credentials SET body = ?, updated_at = ?, generation = generation + 1"
                 " WHERE provider = ? AND profile = ?",
                 (_with_cookies(rows[0][0], cookies, now), now, provider, profile),
@@ -362,13 +379,13 @@ class CredentialStore:
         for a credential newer than every asker's.
         """
         async with self._transaction() as db:
-            rows = await db.execute_fetchall(
+            rows = await db.fetch(
                 f"SELECT {_REQUEST_COLUMNS} FROM refresh_requests"
                 " WHERE provider = ? AND profile = ? ORDER BY id LIMIT 1",
                 (provider, profile),
             )
             if not rows:
-                rows = await db.execute_fetchall(
+                rows = await db.fetch(
                     "INSERT INTO refresh_requests"
                     " (provider, profile, requested_at, reason, newer_than)"
                     f" VALUES (?, ?, ?, ?, ?) RETURNING {_REQUEST_COLUMNS}",
@@ -377,7 +394,7 @@ class CredentialStore:
             elif newer_than is not None:
                 pending = RefreshRequest(*next(iter(rows)))
                 if newer_than > pending.answered_after:
-                    rows = await db.execute_fetchall(
+                    rows = await db.fetch(
                         "UPDATE refresh_requests SET newer_than = ? WHERE id = ?"
                         f" RETURNING {_REQUEST_COLUMNS}",
                         (newer_than, pending.id),
@@ -400,11 +417,12 @@ class CredentialStore:
             (now, holder),
         )
         dead = [row[0] for row in claimed if holder_is_dead(row[0])]
+        # No empty "IN ()": PostgreSQL has none.
+        of_the_dead = f" OR taken_by IN ({', '.join('?' * len(dead))})" if dead else ""
         rows = await self._run(
             "UPDATE refresh_requests SET taken_by = ?, taken_until = ?"
             " WHERE taken_until IS NULL OR taken_until <= ? OR taken_by = ?"
-            f" OR taken_by IN ({', '.join('?' * len(dead))})"
-            f" RETURNING {_REQUEST_COLUMNS}",
+            f"{of_the_dead} RETURNING {_REQUEST_COLUMNS}",
             (holder, now + ttl, now, holder, *dead),
         )
         return sorted((RefreshRequest(*row) for row in rows), key=lambda r: r.id)
@@ -449,7 +467,7 @@ class CredentialStore:
             " ON CONFLICT (provider, profile) DO UPDATE SET"
             " holder = excluded.holder, expires_at = excluded.expires_at"
             " WHERE leases.expires_at <= ? OR leases.holder = excluded.holder"
-            " OR leases.holder IS ?"
+            " OR leases.holder = ?"
             " RETURNING 1",
             (provider, profile, holder, lease.expires_at, now, dead),
         )
@@ -491,8 +509,10 @@ class CredentialStore:
         await self._run(
             "INSERT INTO cooldowns (provider, profile, until, reason) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (provider, profile) DO UPDATE SET"
-            " reason = CASE WHEN excluded.until > until THEN excluded.reason ELSE reason END,"
-            " until = max(until, excluded.until)",
+            " reason = CASE WHEN excluded.until > cooldowns.until"
+            " THEN excluded.reason ELSE cooldowns.reason END,"
+            " until = CASE WHEN excluded.until > cooldowns.until"
+            " THEN excluded.until ELSE cooldowns.until END",
             (provider, profile, until, reason),
         )
 
@@ -519,12 +539,12 @@ class CredentialStore:
         """Add one harvest attempt to the history (the oldest beyond a bound are dropped)."""
         key = (attempt.provider, attempt.profile)
         async with self._transaction() as db:
-            await db.execute_fetchall(
+            await db.fetch(
                 "INSERT INTO attempts (provider, profile, started, duration, ok, error)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (*key, attempt.started, attempt.duration, int(attempt.ok), attempt.error),
             )
-            await db.execute_fetchall(
+            await db.fetch(
                 "DELETE FROM attempts WHERE provider = ? AND profile = ? AND id <= ("
                 " SELECT id FROM attempts WHERE provider = ? AND profile = ?"
                 " ORDER BY id DESC LIMIT 1 OFFSET ?)",
@@ -550,26 +570,12 @@ class CredentialStore:
         return [_decode_row(row) for row in rows]
 
     async def _run(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[Any]:
-        """One statement, with all its rows: one trip to the database thread.
+        """One statement, with all its rows (atomic on its own)."""
+        return await self._engine.run(sql, params)
 
-        A single write statement is atomic on its own and takes the write lock up front
-        (so it waits out ``busy_timeout`` rather than failing on a lock upgrade).
-        """
-        async with self._lock, _translate(self._path):
-            return builtins.list(await self._connection().execute_fetchall(sql, params))
-
-    def _connection(self) -> aiosqlite.Connection:
-        if self._conn is None:
-            raise StoreClosed
-        return self._conn
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Several statements as one transaction; the lock keeps other tasks out of it."""
-        async with self._lock:
-            db = self._connection()
-            async with _translate(self._path), _immediate(db):
-                yield db
+    def _transaction(self) -> AbstractAsyncContextManager[_Transaction]:
+        """Several statements as one transaction; writers wait for each other."""
+        return self._engine.transaction()
 
 
 class _Opening:
@@ -594,247 +600,6 @@ class _Opening:
     ) -> None:
         if self._store is not None:
             await self._store.aclose()
-
-
-_KINDS = {
-    stat.S_IFDIR: "a directory",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFSOCK: "a socket",
-}
-
-
-def holder_name() -> str:
-    """A lease or claim holder's name for this process: host, pid and a random part
-    (``holder_is_dead`` reads the first two)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def holder_is_dead(holder: str) -> bool:
-    """Whether ``holder`` was a process of this machine that no longer runs.
-
-    A holder on another machine, or of another form, is never known dead here: its
-    lease or claim lapses at its expiry instead.
-    """
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    return not pid_alive(int(pid))
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this machine (any user's)."""
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # another user's; or no such pid at all, never "dead" by mistake
-    return True
-
-
-def _create_private_file(path: Path) -> None:
-    """Create ``path`` (mode 0600) and its missing directories (0700) if absent.
-
-    Anything there that is not a regular file (a directory, ``/dev/null``, a FIFO) or
-    a path the system refuses is ``BadLocation`` before anything is created or changed.
-    """
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        info = None
-    except OSError as exc:
-        raise BadLocation(str(path), _reason(exc)) from None
-    if info is not None:
-        if not stat.S_ISREG(info.st_mode):
-            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
-            raise BadLocation(str(path), f"it is {kind}, not a database file")
-        return
-    try:
-        missing = [p for p in reversed(path.parents) if not p.exists()]
-        for directory in missing:
-            with suppress(FileExistsError):
-                directory.mkdir(mode=0o700)
-        # If another process creates it first, it has set the mode.
-        with suppress(FileExistsError):
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except OSError as exc:
-        raise BadLocation(str(path), f"cannot create it: {_reason(exc)}") from None
-
-
-def _reason(exc: OSError) -> str:
-    return (exc.strerror or str(exc)).lower()
-
-
-async def _prepare(conn: aiosqlite.Connection, path: Path, busy_timeout: float) -> None:
-    """Check the file, then set the connection up and migrate the schema."""
-    await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    # Checks first, while nothing has been written: a foreign file is left untouched.
-    # One statement, so both values come from one snapshot even while another process
-    # is creating the schema.
-    async with conn.execute(
-        "SELECT (SELECT user_version FROM pragma_user_version),"
-        " (SELECT count(*) FROM sqlite_schema)"
-    ) as cursor:
-        version, tables = await cursor.fetchone() or (0, 0)
-    if version > SCHEMA_VERSION:
-        raise SchemaTooNew(str(path), version, SCHEMA_VERSION)
-    if version == 0 and tables:
-        # Another program's SQLite database: adding our tables to it would be rude.
-        raise NotADatabase(str(path))
-    if str(await _scalar(conn, "PRAGMA journal_mode")).lower() != "wal":
-        await _enable_wal(conn, path, busy_timeout)
-    # WAL with synchronous=NORMAL survives any process crash; only a power cut can lose
-    # the last commits, which a re-harvest restores (https://sqlite.org/wal.html).
-    await conn.execute("PRAGMA synchronous = NORMAL")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    if version < SCHEMA_VERSION:
-        await _migrate(conn)
-    # Only now is the file known to be a regular file holding our schema.
-    await anyio.to_thread.run_sync(_restrict_mode, path)
-
-
-async def _enable_wal(conn: aiosqlite.Connection, path: Path, busy_timeout: float) -> None:
-    """Switch a new database to WAL (persistent: done once per file).
-
-    The switch needs the file to itself and SQLite reports "locked" at once, without
-    calling the busy handler, when another process opens the new file at the same
-    moment: retry until ``busy_timeout``.
-    """
-    delay, deadline = 0.005, anyio.current_time() + busy_timeout
-    while True:
-        try:
-            mode = await _scalar(conn, "PRAGMA journal_mode = WAL")
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-            if anyio.current_time() > deadline:
-                raise StoreBusy from exc
-        await anyio.sleep(delay)
-        delay = min(delay * 2, 0.2)
-    if str(mode).lower() != "wal":
-        # WAL needs shared memory, which network file systems do not give.
-        raise StorageError(
-            f"{path}: SQLite refused WAL mode (journal mode is {mode}); keep the "
-            "database on a local file system"
-        )
-
-
-async def _migrate(conn: aiosqlite.Connection) -> None:
-    async with _immediate(conn):
-        # Read again under the write lock: another process may have migrated meanwhile.
-        version = await _scalar(conn, "PRAGMA user_version")
-        for statements in MIGRATIONS[version:]:
-            for statement in statements:
-                await conn.execute(statement)
-        await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-@asynccontextmanager
-async def _immediate(db: aiosqlite.Connection) -> AsyncIterator[None]:
-    """One ``BEGIN IMMEDIATE`` transaction, committed unless the body raises.
-
-    A cancelled or failed body is rolled back (shielded, so the connection is never
-    left inside a transaction); a commit, once begun, is finished.
-    """
-    try:
-        await db.execute_fetchall("BEGIN IMMEDIATE")
-        yield
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await _rollback(db)
-        raise
-    with anyio.CancelScope(shield=True):
-        await db.execute_fetchall("COMMIT")
-
-
-def _restrict_mode(path: Path) -> None:
-    """Make the database readable by its owner only (it holds cookies and tokens)."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        path.chmod(mode & 0o700)
-
-
-async def _scalar(conn: aiosqlite.Connection, sql: str) -> Any:
-    async with conn.execute(sql) as cursor:
-        row = await cursor.fetchone()
-    return row[0] if row is not None else None
-
-
-async def _rollback(db: aiosqlite.Connection) -> None:
-    # Fails when no transaction is open (BEGIN itself failed): nothing to undo then.
-    with suppress(sqlite3.OperationalError):
-        await db.execute("ROLLBACK")
-
-
-# SQLite's primary result codes (https://sqlite.org/rescode.html).
-_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
-_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = (
-    10,
-    11,
-    13,
-    14,
-    26,
-)
-
-
-def _file_identity(path: Path) -> tuple[int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
-
-
-@asynccontextmanager
-async def _translate(path: Path) -> AsyncIterator[None]:
-    """SQLite's errors as the store's: what went wrong with the file, in one line."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        # The diagnosis asks the file system (statvfs): not on the event loop.
-        error = await anyio.to_thread.run_sync(_storage_error, exc, str(path))
-        raise error from exc
-
-
-def _storage_error(exc: sqlite3.Error, path: str) -> StorageError:
-    code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
-    said = str(exc)
-    if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in said or "busy" in said:
-        return StoreBusy()
-    if code == _SQLITE_NOTADB:
-        return NotADatabase(path)
-    if code == _SQLITE_CORRUPT:
-        return StoreUnavailable(
-            path,
-            f"the database is damaged (SQLite: {said}); move it aside and run "
-            "`harvest refresh` to make a new one",
-        )
-    if code in (_SQLITE_FULL, _SQLITE_READONLY, _SQLITE_CANTOPEN, _SQLITE_PERM, _SQLITE_IOERR):
-        # SQLite often says only "disk I/O error": the file system tells which it is.
-        try:
-            fs = os.statvfs(Path(path).parent)
-        except OSError:
-            fs = None
-        if code == _SQLITE_FULL or (fs is not None and fs.f_bavail == 0):
-            return StoreUnavailable(
-                path, "the disk is full (the last write did not happen); free some space"
-            )
-        if fs is not None and fs.f_flag & os.ST_RDONLY:
-            return StoreUnavailable(
-                path,
-                "its file system is read-only; SQLite needs to write beside the database "
-                "(WAL), even to read it: move the database to a writable place",
-            )
-        return StoreUnavailable(
-            path,
-            f"SQLite cannot open or write it ({said}); check that its file system is "
-            "writable, not full, and that this user may write the file and its directory",
-        )
-    return StoreUnavailable(path, f"SQLite failed: {said}")
 
 
 def _with_cookies(body: str, cookies: Iterable[Cookie], now: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -21,6 +22,7 @@ from harvester._browser import CHROMIUM_NAMES
 from storage import Credential, CredentialStore
 
 from ._disk import mounted_tmpfs
+from ._postgres import PostgresCluster, PostgresMissing
 from .emulators.cloudflare import CloudflareEmulator
 from .emulators.flowgpt import FlowGPTEmulator
 from .emulators.freenetfly import FreeNetflyEmulator
@@ -49,6 +51,10 @@ def anyio_backend() -> str:
 def blockbuster() -> Iterator[BlockBuster]:
     """Fail any test in which our own code blocks the event loop (anyio's tripwire)."""
     with blockbuster_ctx(["storage", "client", "harvester"]) as bb:
+        # asyncpg looks for its client files (~/.postgresql/*, .pgpass) when it opens a
+        # connection: a few stat calls once per pooled connection, not per statement.
+        for function in bb.functions.values():
+            function.can_block_in("asyncpg/connect_utils.py", {"_parse_connect_dsn_and_args"})
         yield bb
 
 
@@ -63,6 +69,31 @@ def chromium() -> str:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message} (under CI a missing browser is a failure, never a skip)")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster for the session. Missing PostgreSQL: a skip on a
+    developer's machine, a failure in CI."""
+    try:
+        cluster = PostgresCluster().start()
+    except PostgresMissing as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{exc} (under CI a missing PostgreSQL is a failure, never a skip)")
+        pytest.skip(str(exc))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """A store's place, once per engine: an SQLite file (in a directory still to be
+    made), or a PostgreSQL database of its own on the session's cluster."""
+    if request.param == "sqlite":
+        return tmp_path / "state" / "credentials.db"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    name = "t_" + secrets.token_hex(6)
+    return await anyio.to_thread.run_sync(cluster.create_database, name)
 
 
 @pytest.fixture(autouse=True)

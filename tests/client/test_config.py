@@ -344,3 +344,29 @@ def test_a_browser_service_is_read_and_kept_out_of_the_repr(tmp_path: Path) -> N
         "harvester.internal",
     )
     assert "SECRET" not in repr(config)
+
+
+def test_a_postgresql_database_is_kept_as_a_url_and_its_password_in_no_repr(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql://harvest:db-SECRET-8@db.internal:5432/harvest"
+    config = load_config(write(tmp_path, f'database = "{url}"\n'), environ={})
+    assert config.database == url  # not a path relative to the file
+    assert "SECRET" not in repr(config)
+    assert "postgresql://harvest:[secure]@db.internal:5432/harvest" in repr(config)
+    from_env = load_config(environ={"HARVEST_DB": url})
+    assert from_env.database == url
+    socket_dir = "postgresql://harvest@/harvest?host=/var/run/postgresql"
+    assert load_config(environ={"HARVEST_DB": socket_dir}).database == socket_dir
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://harvest:db-SECRET-8@db:port/x", "postgres://harvest:db-SECRET-8@/x"]
+)
+def test_a_bad_database_url_is_refused_without_echoing_it(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match=r"a URL like postgresql://") as caught:
+        load_config(write(tmp_path, f'database = "{url}"\n'), environ={})
+    assert "SECRET" not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"HARVEST_DB must be") as caught:
+        load_config(environ={"HARVEST_DB": url})
+    assert "SECRET" not in str(caught.value)

@@ -93,7 +93,7 @@ class Rig:
         for server in self._servers:
             server.stop()
 
-    def config(self, database: Path, chromium: str | None = None) -> Config:
+    def config(self, database: Path | str, chromium: str | None = None) -> Config:
         """A config that reaches the emulators under the real host names."""
         return Config(
             database=database,

@@ -309,9 +309,10 @@ async def test_the_library_the_openai_facade_and_the_blocking_client_agree(
 @pytest.mark.browser
 @pytest.mark.anyio
 async def test_a_rejected_clearance_is_harvested_again_once_and_the_chat_succeeds(
-    private_rig: Rig, chromium: str, tmp_path: Path
+    private_rig: Rig, chromium: str, database: Path | str
 ) -> None:
-    config = fast(private_rig.config(tmp_path / "credentials.db", chromium))
+    # Once per engine: the embedded SQLite file and a PostgreSQL database.
+    config = fast(private_rig.config(database, chromium))
     async with Harvester(config) as harvester, AsyncClient(config, refresher=harvester) as client:
         first = await harvester.refresh("cloudflare")
         private_rig.cloudflare.invalidate()
@@ -356,12 +357,14 @@ async def test_ten_concurrent_streams_hitting_a_rejection_cause_one_harvest(
 @pytest.mark.browser
 @pytest.mark.anyio
 async def test_a_running_daemon_serves_the_clients_refresh_request(
-    private_rig: Rig, chromium: str, tmp_path: Path
+    private_rig: Rig, chromium: str, tmp_path: Path, database: Path | str
 ) -> None:
-    database = tmp_path / "credentials.db"
+    # Once per engine: a daemon process and a client on one SQLite file, and on one
+    # PostgreSQL database (the daemon's presence a heartbeat row there).
     # The daemon's own schedule is far away: only the client's request makes it harvest.
     schedule = {"providers.cloudflare": {"refresh_before_expiry": "1m"}}
     env = cli_env(private_rig, tmp_path, chromium, **schedule)
+    env["HARVEST_DB"] = str(database)
     config = fast(private_rig.config(database, chromium))
     first = await Harvester(config).refresh("cloudflare")
     private_rig.cloudflare.invalidate()

@@ -1,4 +1,8 @@
-"""Storage fixtures: a real database file in a temporary directory, a fake clock."""
+"""Storage fixtures: a real database (an SQLite file in a temporary directory, or a
+new database on the session's PostgreSQL cluster), a fake clock.
+
+``store`` and ``database`` run each test once per engine: the same suite proves both
+have the same semantics."""
 
 from __future__ import annotations
 
@@ -36,8 +40,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path, clock: FakeClock) -> AsyncIterator[CredentialStore]:
-    async with CredentialStore.open(db_path, clock=clock) as s:
+async def store(database: str | Path, clock: FakeClock) -> AsyncIterator[CredentialStore]:
+    async with CredentialStore.open(database, clock=clock) as s:
         yield s
 
 

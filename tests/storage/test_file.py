@@ -109,8 +109,7 @@ async def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -
 
 async def test_an_unclosed_store_warns(tmp_path: Path) -> None:
     holder = [await CredentialStore.open(tmp_path / "credentials.db")]
-    conn = holder[0]._conn
+    engine = holder[0]._engine
     with pytest.warns(ResourceWarning, match="was not closed"):
         holder.clear()  # drops the last reference
-    assert conn is not None
-    await conn.close()
+    await engine.close()

@@ -264,8 +264,8 @@ async def test_history_newest_first_filtered_and_bounded(store: CredentialStore)
     assert len(await store.recent_attempts("cloudflare", limit=10_000)) == 3
 
 
-async def test_a_closed_store_refuses_use(db_path: object) -> None:
-    store = await CredentialStore.open(db_path)  # type: ignore[arg-type]
+async def test_a_closed_store_refuses_use(database: object) -> None:
+    store = await CredentialStore.open(database)  # type: ignore[arg-type]
     await store.aclose()
     await store.aclose()  # idempotent
     with pytest.raises(StoreClosed, match="closed"):
@@ -273,14 +273,16 @@ async def test_a_closed_store_refuses_use(db_path: object) -> None:
     assert "closed" in repr(store)
 
 
-async def test_cancelled_write_leaves_no_open_transaction(store: CredentialStore) -> None:
+async def test_cancelled_write_leaves_no_open_transaction(
+    store: CredentialStore, database: str
+) -> None:
     import anyio
 
     stored = await store.put(full_credential())
     with anyio.move_on_after(0):
         await store.put(full_credential(user_agent="never"))
     # The store still works, and writes from other connections are not blocked.
-    async with CredentialStore.open(store.path, busy_timeout=2) as other:
+    async with CredentialStore.open(database, busy_timeout=2) as other:
         assert await other.mark("cloudflare", "default", "stale")
     loaded = await store.get("cloudflare", "default")
     assert loaded is not None

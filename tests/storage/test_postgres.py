@@ -1,0 +1,134 @@
+"""What only the PostgreSQL engine has: a server to reach, a URL with a password, a
+daemon role kept by heartbeat. (The store's semantics are the shared suite's: every
+test of ``test_store.py`` runs on both engines.)"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+
+import anyio
+import pytest
+
+from storage import (
+    BadLocation,
+    CredentialStore,
+    SchemaTooNew,
+    StoreUnavailable,
+    describe_database,
+)
+from storage._postgres import PRESENCE_TTL
+
+from .._postgres import PostgresCluster
+from .conftest import FakeClock, full_credential
+
+pytestmark = pytest.mark.anyio
+
+
+async def new_database(postgres: PostgresCluster) -> str:
+    return await anyio.to_thread.run_sync(postgres.create_database, "t_" + secrets.token_hex(6))
+
+
+async def test_the_password_is_in_no_repr_error_or_description(
+    postgres: PostgresCluster,
+) -> None:
+    url = await new_database(postgres)
+    async with CredentialStore.open(url) as store:
+        shown = repr(store)
+        assert postgres.password not in shown
+        assert f"harvest:[secure]@127.0.0.1:{postgres.port}/" in shown
+        assert store.path is None
+    assert postgres.password not in describe_database(url)
+    assert postgres.password not in describe_database(url + f"?password={postgres.password}")
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("wrong password", "refused the user name or password"),
+        ("no such database", "has no such database: create it"),
+        ("nobody listening", "refused the connection: is PostgreSQL running"),
+        ("bad port", "it is not a PostgreSQL URL"),
+    ],
+)
+async def test_each_way_to_fail_opening_is_named_without_the_password(
+    postgres: PostgresCluster, kind: str, said: str
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    url = {
+        "wrong password": postgres.url(password="wrong-SECRET-3"),
+        "no such database": postgres.url("missing_db"),
+        "nobody listening": postgres.url().replace(f":{postgres.port}/", f":{closed}/"),
+        "bad port": postgres.url().replace(f":{postgres.port}/", ":port/"),
+    }[kind]
+    error = BadLocation if kind == "bad port" else StoreUnavailable
+    with pytest.raises(error) as caught:
+        await CredentialStore.open(url, busy_timeout=5)
+    message = str(caught.value)
+    assert said in message
+    assert postgres.password not in message
+    assert "SECRET" not in message
+
+
+async def test_a_schema_newer_than_the_code_is_refused_and_left_alone(
+    postgres: PostgresCluster,
+) -> None:
+    url = await new_database(postgres)
+    async with CredentialStore.open(url) as store:
+        await store.put(full_credential())
+        await store._run("UPDATE session_harvest_schema SET version = 99")
+    with pytest.raises(SchemaTooNew, match="schema version 99"):
+        await CredentialStore.open(url)
+
+
+async def test_the_daemon_role_is_one_heartbeat_row(postgres: PostgresCluster) -> None:
+    url = await new_database(postgres)
+    clock = FakeClock()
+    async with (
+        CredentialStore.open(url, clock=clock) as one,
+        CredentialStore.open(url, clock=clock) as two,
+    ):
+        assert await one.running_daemon() is None
+        assert await one.claim_daemon() is None
+        assert await one.claim_daemon() is None  # held already: still ours
+        running = await two.running_daemon()
+        assert running is not None
+        assert running > 0
+        assert await two.claim_daemon() == running  # refused, naming the holder
+        await one.release_daemon()
+        assert await two.running_daemon() is None
+        assert await two.claim_daemon() is None
+        # A holder that stops beating (a machine gone) is free once it lapses.
+        two._engine._heartbeat.cancel()  # type: ignore[attr-defined]
+        clock.advance(PRESENCE_TTL + 1)
+        assert await one.running_daemon() is None
+        assert await one.claim_daemon() is None
+
+
+async def test_writers_on_many_connections_lose_no_cookie(postgres: PostgresCluster) -> None:
+    # Write-backs by harvest from many connections at once: each merges into what the
+    # others wrote (the transaction's lock), none is refused, none is lost.
+    url = await new_database(postgres)
+    from storage import Cookie
+
+    async with CredentialStore.open(url) as store:
+        stored = await store.put(full_credential(cookies=()))
+        stores = [await CredentialStore.open(url) for _ in range(8)]
+        try:
+            async with anyio.create_task_group() as group:
+                for n in range(40):
+                    cookie = Cookie(f"c{n}", str(n), "example.com")
+                    group.start_soon(
+                        lambda s=stores[n % 8], c=cookie: s.merge_cookies(
+                            "cloudflare", "default", [c], harvested_at=stored.harvested_at
+                        )
+                    )
+        finally:
+            for other in stores:
+                await other.aclose()
+        merged = await store.get("cloudflare", "default")
+    assert merged is not None
+    assert sorted(c.name for c in merged.cookies) == sorted(f"c{n}" for n in range(40))
+    assert merged.generation == stored.generation + 40
