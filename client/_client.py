@@ -137,7 +137,9 @@ class AsyncClient:
                 functools.partial(load_config, self._config_path, known_providers=provider_names())
             )
         if self._store is None:
-            self._store = await CredentialStore.open(self.config.database)
+            self._store = await CredentialStore.open(
+                self.config.database, key=self.config.storage.key
+            )
         self._view = CredentialView(
             self._store, flush_every=self.config.client.write_back_interval, clock=self._clock
         )

@@ -162,6 +162,17 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    """``[storage]``: the key that seals credentials at rest (``HARVEST_STORE_KEY`` wins);
+    without one, the store holds them as plain JSON."""
+
+    key: str | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return f"StorageConfig(key={'<set>' if self.key else None})"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, with defaults filled in."""
 
@@ -175,6 +186,7 @@ class Config:
     server: ServerConfig = ServerConfig()
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     source: Path | None = None  # the file it was read from, if any
+    storage: StorageConfig = StorageConfig()
 
     def provider(self, name: str) -> ProviderConfig:
         """The settings of provider ``name`` (defaults when it has no table)."""
@@ -237,6 +249,8 @@ def load_config(
         config = dataclasses.replace(
             config, database=where if isinstance(where, str) else where.expanduser()
         )
+    if store_key := env.get("HARVEST_STORE_KEY"):
+        config = dataclasses.replace(config, storage=StorageConfig(key=store_key))
     if key := env.get("HARVEST_API_KEY", "").strip():
         server = config.server
         if key not in server.api_keys:
@@ -417,6 +431,13 @@ def _database(value: str) -> Path | str:
     return value
 
 
+def _store_key(value: Any) -> str:
+    # Never echo the value: it is the key to every credential.
+    if not isinstance(value, str) or not value:
+        raise _Invalid("a non-empty string (the key that seals the credentials)")
+    return value
+
+
 def _cdp_url(value: Any) -> str:
     if _url(value, ("http", "https", "ws", "wss")) is None:
         raise _Invalid(
@@ -445,6 +466,7 @@ _TOP_LEVEL: Mapping[str, _Convert | type] = {
     "harvester": dict,
     "client": dict,
     "server": dict,
+    "storage": dict,
     "providers": dict,
 }
 _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
@@ -475,6 +497,7 @@ _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
         "write_back_interval": _interval,
     },
     "server": {"host": _string, "port": _port, "api_keys": _api_keys},
+    "storage": {"key": _store_key},
 }
 _PROVIDER_TABLE: Mapping[str, _Convert | type] = {
     "enabled": _boolean,
@@ -500,9 +523,9 @@ class _Reader:
 
     def config(self, data: dict[str, Any]) -> Config:
         top = self.table(data, "", _TOP_LEVEL)
-        browser, network, harvester, client, server = (
+        browser, network, harvester, client, server, storage = (
             self.table(data.get(name, {}), name, _TABLES[name])
-            for name in ("browser", "network", "harvester", "client", "server")
+            for name in ("browser", "network", "harvester", "client", "server", "storage")
         )
         providers = {}
         for name, table in data.get("providers", {}).items():
@@ -531,6 +554,7 @@ class _Reader:
             server=ServerConfig(**server),
             providers=providers,
             source=self.source,
+            storage=StorageConfig(**storage),
         )
 
     def table(

@@ -93,7 +93,7 @@ class App:
         return recipe_for(provider, self.recipes)
 
     async def __aenter__(self) -> Self:
-        self._store = await CredentialStore.open(self.config.database)
+        self._store = await CredentialStore.open(self.config.database, key=self.config.storage.key)
         return self
 
     async def __aexit__(

@@ -29,7 +29,7 @@ from client import (
     load_config,
 )
 from client.providers import provider_class, provider_names
-from storage import CredentialStore, StorageError, describe_database
+from storage import CredentialStore, StorageError, copy_store, describe_database
 
 from ._app import App
 from ._doctor import run_doctor
@@ -61,6 +61,7 @@ def main(
         _serve: logging.INFO,
         _chat: logging.WARNING,
         _models: logging.WARNING,
+        _migrate: logging.WARNING,
     }.get(args.command, logging.ERROR)
     logging.basicConfig(
         level=quiet,
@@ -238,7 +239,40 @@ def _parser() -> argparse.ArgumentParser:
         "--profile", default="default", type=_profile, metavar="P", help="credential profile"
     )
     doctor.set_defaults(command=_doctor)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="copy every credential and its history into another store",
+        description="Copy every credential and its harvest history from SOURCE to DEST "
+        "(each a database file or a postgresql:// URL), e.g. from SQLite to PostgreSQL "
+        "and back. Idempotent: a credential DEST has as new or newer is kept, an attempt "
+        "it has is not copied again. Keys of sealed stores come from the environment, "
+        "never the command line: HARVEST_SOURCE_KEY and HARVEST_DEST_KEY (each defaults "
+        "to HARVEST_STORE_KEY, or [storage] key).",
+    )
+    migrate.add_argument("source", metavar="SOURCE")
+    migrate.add_argument("destination", metavar="DEST")
+    migrate.set_defaults(command=_migrate)
     return parser
+
+
+async def _migrate(app: App, args: argparse.Namespace) -> int:
+    default = app.config.storage.key
+    source_key = os.environ.get("HARVEST_SOURCE_KEY") or default
+    dest_key = os.environ.get("HARVEST_DEST_KEY") or default
+    if not await CredentialStore.exists(args.source):
+        print(f"harvest: no store at {describe_database(args.source)}", file=sys.stderr)
+        return 1
+    async with (
+        CredentialStore.open(args.source, key=source_key) as source,
+        CredentialStore.open(args.destination, key=dest_key) as destination,
+    ):
+        copied = await copy_store(source, destination, lambda line: print(line, flush=True))
+    print(
+        f"{copied.credentials} credential(s) copied, {copied.kept} kept, "
+        f"{copied.attempts} attempt(s) copied into {destination.where}"
+    )
+    return 0
 
 
 async def _doctor(app: App, args: argparse.Namespace) -> int:

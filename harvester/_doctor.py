@@ -175,7 +175,7 @@ async def _stored(
     """The stored credential and its readable fingerprint, if it has both."""
     if not await CredentialStore.exists(config.database):
         return None
-    async with CredentialStore.open(config.database) as store:
+    async with CredentialStore.open(config.database, key=config.storage.key) as store:
         credential = await store.get(provider, profile)
     if credential is None:
         return None

@@ -111,7 +111,9 @@ class Harvester:
                     lambda: load_config(known_providers=known)
                 )
             if self._store is None:
-                self._store = await CredentialStore.open(self.config.database)
+                self._store = await CredentialStore.open(
+                    self.config.database, key=self.config.storage.key
+                )
             self._limiter = anyio.CapacityLimiter(self.config.harvester.concurrency)
             browser = self.config.browser
             self._endpoint = FingerprintEndpoint(

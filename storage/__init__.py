@@ -19,9 +19,11 @@ from ._errors import (
     StorageError,
     StoreBusy,
     StoreClosed,
+    StoreKeyError,
     StoreUnavailable,
 )
 from ._holders import holder_is_dead, holder_name, pid_alive
+from ._migrate import Copied, copy_store
 from ._models import Attempt, Cooldown, Credential, CredentialStatus, Lease, RefreshRequest
 from ._redact import REDACTED, redact_url
 from ._schema import SCHEMA_VERSION
@@ -35,6 +37,7 @@ __all__ = [
     "BadLocation",
     "Cookie",
     "Cooldown",
+    "Copied",
     "Credential",
     "CredentialStatus",
     "CredentialStore",
@@ -45,9 +48,11 @@ __all__ = [
     "StorageError",
     "StoreBusy",
     "StoreClosed",
+    "StoreKeyError",
     "StoreUnavailable",
     "canonical_host",
     "cookies_for",
+    "copy_store",
     "describe_database",
     "domain_match",
     "holder_is_dead",

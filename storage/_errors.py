@@ -5,7 +5,8 @@
     ├── NotADatabase      the file exists but is not an SQLite database
     ├── SchemaTooNew      the database was written by a newer session-harvest
     ├── StoreBusy         another process held the write lock past the busy timeout
-    ├── StoreUnavailable  the file system refused (full, read-only, I/O error, damaged)
+    ├── StoreUnavailable  the file system or the server refused (full, read-only, ...)
+    ├── StoreKeyError     an encrypted store opened without its key, or with another
     └── StoreClosed       the store was used after ``aclose()``
 
 Messages name the file and say what to do next; they never hold a secret.
@@ -20,6 +21,7 @@ __all__ = [
     "StorageError",
     "StoreBusy",
     "StoreClosed",
+    "StoreKeyError",
     "StoreUnavailable",
 ]
 
@@ -90,3 +92,12 @@ class StoreClosed(StorageError, RuntimeError):
         super().__init__(
             "the credential store is closed; open a new one with CredentialStore.open()"
         )
+
+
+class StoreKeyError(StorageError):
+    """The store's credentials are encrypted and the key given (or none) does not open
+    them; nothing was read or changed. The message never holds the key."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path = path

@@ -80,6 +80,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 2 -> 3: a refresh request names the credential its asker found wanting: one
     # harvested after that answers it, whenever the request was made.
     ("ALTER TABLE refresh_requests ADD COLUMN newer_than REAL",),
+    # 3 -> 4: facts about the store itself (whether its secrets are sealed, and how).
+    ("CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -159,6 +161,8 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 3 -> 4: facts about the store itself.
+    ("CREATE TABLE store_meta (name text PRIMARY KEY, value text NOT NULL)",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

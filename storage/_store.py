@@ -26,8 +26,10 @@ from typing import Any, Protocol
 import anyio
 
 from ._cookies import Cookie, merged_cookies
+from ._errors import StoreKeyError
 from ._holders import holder_is_dead
 from ._models import Attempt, Cooldown, Credential, CredentialStatus, Lease, RefreshRequest
+from ._sealing import CHECK_NAME, Sealer, unsealed
 from ._sqlite import SqliteEngine
 
 __all__ = ["CredentialStore", "describe_database", "is_database_url"]
@@ -92,9 +94,12 @@ class CredentialStore:
     ``store = await CredentialStore.open(database)`` and later ``await store.aclose()``).
     """
 
-    def __init__(self, engine: _Engine, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, engine: _Engine, clock: Callable[[], float], sealer: Sealer | None = None
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._sealer = sealer  # with a key: bodies are sealed at rest
 
     @classmethod
     def open(
@@ -103,6 +108,7 @@ class CredentialStore:
         *,
         busy_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
+        key: str | None = None,
     ) -> _Opening:
         """Open (creating if needed) the store at ``database``: the one way every
         caller opens the configured store.
@@ -112,13 +118,18 @@ class CredentialStore:
         than this code, raises and is left unchanged; ``busy_timeout`` is how long a
         write waits for another process. A ``postgresql://user:password@host:port/db``
         URL (or ``postgres://``; a socket directory through ``?host=``) is a PostgreSQL
-        database, whose tables are created on first use.
+        database, whose tables are created on first use. With ``key``, credentials are
+        sealed at rest (``_sealing.py``); a sealed store needs its key to open.
         """
-        return _Opening(cls._connect(database, busy_timeout, clock))
+        return _Opening(cls._connect(database, busy_timeout, clock, key))
 
     @classmethod
     async def _connect(
-        cls, database: str | os.PathLike[str], busy_timeout: float, clock: Callable[[], float]
+        cls,
+        database: str | os.PathLike[str],
+        busy_timeout: float,
+        clock: Callable[[], float],
+        key: str | None,
     ) -> CredentialStore:
         engine: _Engine
         if is_database_url(database):
@@ -128,7 +139,34 @@ class CredentialStore:
             engine = await PostgresEngine.open(str(database), clock, connect_within=busy_timeout)
         else:
             engine = await SqliteEngine.open(Path(database), busy_timeout)
-        return cls(engine, clock)
+        store = cls(engine, clock, Sealer(key) if key else None)
+        try:
+            await store._check_key()
+        except BaseException:
+            await engine.close()
+            raise
+        return store
+
+    async def _check_key(self) -> None:
+        """The key opens this store (or it has none and needs none); a first key given
+        to a store marks it sealed from now on."""
+        rows = await self._run("SELECT value FROM store_meta WHERE name = ?", (CHECK_NAME,))
+        check = rows[0][0] if rows else None
+        if self._sealer is None:
+            if check is not None:
+                unsealed(check, "", "", self.where)  # raises: say it needs its key
+            return
+        if check is None:
+            await self._run(
+                "INSERT INTO store_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (CHECK_NAME, self._sealer.check_value()),
+            )
+        elif not self._sealer.matches(check):
+            raise StoreKeyError(
+                self.where,
+                "the store key does not open this store: it was sealed with another key "
+                "([storage] key or HARVEST_STORE_KEY)",
+            )
 
     @staticmethod
     async def exists(database: str | os.PathLike[str]) -> bool:
@@ -227,7 +265,7 @@ class CredentialStore:
                 credential.last_error,
                 credential.harvested_at,
                 credential.expires_at,
-                _encode_body(credential),
+                self._seal(_encode_body(credential), credential.provider, credential.profile),
                 self._clock(),
             ),
         )
@@ -319,7 +357,13 @@ class CredentialStore:
         rows = await self._run(
             "UPDATE credentials SET body = ?, updated_at = ?, generation = generation + 1"
             " WHERE provider = ? AND profile = ? AND generation = ? RETURNING 1",
-            (_with_cookies(rows[0][0], cookies, now), now, provider, profile, generation),
+            (
+                self._merged(rows[0][0], provider, profile, cookies, now),
+                now,
+                provider,
+                profile,
+                generation,
+            ),
         )
         return bool(rows)
 
@@ -340,7 +384,7 @@ class CredentialStore:
             await db.fetch(
                 "UPDATE credentials SET body = ?, updated_at = ?, generation = generation + 1"
                 " WHERE provider = ? AND profile = ?",
-                (_with_cookies(rows[0][0], cookies, now), now, provider, profile),
+                (self._merged(rows[0][0], provider, profile, cookies, now), now, provider, profile),
             )
         return True
 
@@ -567,7 +611,7 @@ class CredentialStore:
 
     async def _select(self, tail: str, params: tuple[Any, ...]) -> builtins.list[Credential]:
         rows = await self._run(f"SELECT {_CREDENTIAL_COLUMNS} FROM credentials {tail}", params)
-        return [_decode_row(row) for row in rows]
+        return [_decode_row(row, self._unseal(row[7], row[0], row[1])) for row in rows]
 
     async def _run(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[Any]:
         """One statement, with all its rows (atomic on its own)."""
@@ -576,6 +620,20 @@ class CredentialStore:
     def _transaction(self) -> AbstractAsyncContextManager[_Transaction]:
         """Several statements as one transaction; writers wait for each other."""
         return self._engine.transaction()
+
+    def _seal(self, body: str, provider: str, profile: str) -> str:
+        return self._sealer.seal(body, provider, profile) if self._sealer else body
+
+    def _unseal(self, stored: str, provider: str, profile: str) -> str:
+        if self._sealer is None:
+            return unsealed(stored, provider, profile, self.where)
+        return self._sealer.open(stored, provider, profile, where=self.where)
+
+    def _merged(
+        self, stored: str, provider: str, profile: str, cookies: Iterable[Cookie], now: float
+    ) -> str:
+        body = _with_cookies(self._unseal(stored, provider, profile), cookies, now)
+        return self._seal(body, provider, profile)
 
 
 class _Opening:
@@ -626,8 +684,9 @@ def _encode_body(credential: Credential) -> str:
     )
 
 
-def _decode_row(row: Any) -> Credential:
-    provider, profile, generation, status, last_error, harvested_at, expires_at, body = row
+def _decode_row(row: Any, body: str) -> Credential:
+    """A credential from its row and its (opened) body."""
+    provider, profile, generation, status, last_error, harvested_at, expires_at, _ = row
     data = json.loads(body)
     return Credential(
         provider=provider,

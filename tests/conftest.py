@@ -86,14 +86,13 @@ def postgres() -> Iterator[PostgresCluster]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     """A store's place, once per engine: an SQLite file (in a directory still to be
     made), or a PostgreSQL database of its own on the session's cluster."""
     if request.param == "sqlite":
         return tmp_path / "state" / "credentials.db"
     cluster: PostgresCluster = request.getfixturevalue("postgres")
-    name = "t_" + secrets.token_hex(6)
-    return await anyio.to_thread.run_sync(cluster.create_database, name)
+    return cluster.create_database("t_" + secrets.token_hex(6))
 
 
 @pytest.fixture(autouse=True)

@@ -370,3 +370,16 @@ def test_a_bad_database_url_is_refused_without_echoing_it(tmp_path: Path, url: s
     with pytest.raises(ConfigError, match=r"HARVEST_DB must be") as caught:
         load_config(environ={"HARVEST_DB": url})
     assert "SECRET" not in str(caught.value)
+
+
+def test_the_store_key_comes_from_the_file_or_the_environment_and_is_never_shown(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write(tmp_path, '[storage]\nkey = "file-SECRET-1"\n'), environ={})
+    assert config.storage.key == "file-SECRET-1"
+    assert "SECRET" not in repr(config)
+    assert "StorageConfig(key=<set>)" in repr(config)
+    from_env = load_config(environ={"HARVEST_STORE_KEY": "env-SECRET-2"})
+    assert from_env.storage.key == "env-SECRET-2"
+    with pytest.raises(ConfigError, match=r"storage\.key must be a non-empty string"):
+        load_config(write(tmp_path, '[storage]\nkey = ""\n'), environ={})

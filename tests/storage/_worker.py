@@ -1,7 +1,9 @@
 """A second process for the concurrency tests: ``python _worker.py COMMAND DB ...``.
 
 Each command opens the store, prints ``ready``, waits for a line on stdin (so several
-workers start writing at the same moment), does its job and exits 0.
+workers start writing at the same moment), does its job and exits 0. DB ``env`` means
+the store named by ``WORKER_DATABASE`` (a PostgreSQL URL's password stays off the
+command line).
 """
 
 from __future__ import annotations
@@ -26,6 +28,20 @@ async def puts(db: str, count: str, tag: str) -> None:
         await _go(store)
         for i in range(int(count)):
             await store.put(Credential("race", "default", user_agent=f"{tag}-{i}"))
+
+
+async def harvest_merges(db: str, count: str, tag: str) -> None:
+    """``count`` cookie write-backs by harvest, as clients coalesce them: never refused
+    for another client's write-back, only for a newer harvest."""
+    async with CredentialStore.open(db) as store:
+        await _go(store)
+        current = await store.get("race", "default")
+        assert current is not None
+        for i in range(int(count)):
+            cookie = Cookie(f"{tag}-{i}", str(i), "example.com")
+            assert await store.merge_cookies(
+                "race", "default", [cookie], harvested_at=current.harvested_at
+            )
 
 
 async def merges(db: str, count: str, tag: str) -> None:
@@ -96,10 +112,14 @@ async def hold(db: str, holder: str, ttl: str, offset: str = "0") -> None:
 COMMANDS = {
     "puts": puts,
     "merges": merges,
+    "harvest-merges": harvest_merges,
     "hammer": hammer,
     "lease": lease_cycles,
     "hold": hold,
 }
 
 if __name__ == "__main__":
-    anyio.run(COMMANDS[sys.argv[1]], *sys.argv[2:])
+    args = sys.argv[2:]
+    if args and args[0] == "env":
+        args[0] = os.environ["WORKER_DATABASE"]
+    anyio.run(COMMANDS[sys.argv[1]], *args)
