@@ -80,6 +80,9 @@ class HarvesterConfig:
     backoff: float = 30.0  # first delay after a failed harvest; doubles per failure
     backoff_max: float = 1800.0
     poll_interval: float = 1.0  # how often the daemon looks for refresh requests
+    # A fleet's daemon keeps a (provider, profile) for this long unless it renews (every
+    # third of it): how soon another takes over from one that died.
+    keeper_ttl: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -485,6 +488,7 @@ _TABLES: Mapping[str, Mapping[str, _Convert | type]] = {
         "backoff": _interval,
         "backoff_max": _interval,
         "poll_interval": _interval,
+        "keeper_ttl": _interval,
     },
     "client": {
         "connect_timeout": _interval,

@@ -10,6 +10,7 @@ the daemon keeps running.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -23,7 +24,7 @@ import anyio
 from anyio import CancelScope
 
 from client import Config
-from storage import Credential, RefreshRequest, StorageError, describe_database
+from storage import Credential, Lease, RefreshRequest, StorageError, describe_database
 
 from ._errors import DaemonRunning, HarvestError
 from ._harvester import Harvester
@@ -81,6 +82,8 @@ class _Target:
     # id -> a usable credential harvested after this answers the request
     requests: dict[int, float] = field(default_factory=dict)
     due_at: float = 0.0  # when the schedule wants the next harvest
+    keeper: Lease | None = None  # this daemon keeps it (in a fleet, one daemon does)
+    elsewhere: bool = False  # another daemon of the fleet keeps it
 
     @property
     def name(self) -> str:
@@ -139,47 +142,82 @@ class Daemon:
             logger.info("daemon stopped")
 
     async def _keep(self, target: _Target) -> None:
-        """Harvest ``target`` whenever it is due or requested, forever."""
+        """Harvest ``target`` whenever it is due or requested, forever, while this
+        daemon holds its keeper lease (another daemon of a fleet may hold it: then wait
+        to take over when that one stops renewing)."""
         settings = self.config.provider(target.provider)
         tuning = self.config.harvester
         failures = 0
         store = self.harvester.store
-        while True:
-            credential = await _patiently(store.get, target.provider, target.profile)
-            delay = next_delay(
-                credential,
-                self.harvester.now(),
-                before=settings.refresh_before_expiry,
-                failures=failures,
-                backoff=tuning.backoff,
-                backoff_max=tuning.backoff_max,
-            )
-            target.due_at = self.harvester.now() + delay
-            if not target.requests:
-                if delay > 0:
-                    logger.debug("%s: next harvest in %.0fs", target.name, delay)
-                with anyio.move_on_after(delay):
-                    await target.wake.wait()
-                target.wake = anyio.Event()
-            if target.requests and await self._answered(target) and not self._due(target):
-                continue  # a harvest that landed after every request answers them all
-            started = self.harvester.now()
-            try:
-                await self.harvester.refresh(target.provider, target.profile)
-            except HarvestError:
-                failures += 1  # the harvester has logged it and recorded the attempt
-            except StorageError as exc:
-                failures += 1
-                logger.warning("%s: the credential store failed: %s", target.name, exc)
-            else:
-                failures = 0
-            # Requests made before this harvest began are answered by it, even by its
-            # failure (the client sees no new generation and reports its own error);
-            # keeping them would retry at once and skip the backoff.
-            served = [rid for rid, at in target.requests.items() if at <= started]
-            for rid in served:
-                del target.requests[rid]
-                await _patiently(store.finish_refresh, rid)
+        try:
+            while True:
+                if not await self._hold(target):
+                    with anyio.move_on_after(tuning.keeper_ttl / 3):
+                        await target.wake.wait()
+                    target.wake = anyio.Event()
+                    continue
+                credential = await _patiently(store.get, target.provider, target.profile)
+                delay = next_delay(
+                    credential,
+                    self.harvester.now(),
+                    before=settings.refresh_before_expiry,
+                    failures=failures,
+                    backoff=tuning.backoff,
+                    backoff_max=tuning.backoff_max,
+                )
+                target.due_at = self.harvester.now() + delay
+                if not target.requests:
+                    if delay > 0:
+                        logger.debug("%s: next harvest in %.0fs", target.name, delay)
+                    # Woken in time to renew the keeper lease, if nothing else wakes it.
+                    with anyio.move_on_after(min(delay, tuning.keeper_ttl / 3)):
+                        await target.wake.wait()
+                    target.wake = anyio.Event()
+                    if not target.requests and not self._due(target):
+                        continue
+                if target.requests and await self._answered(target) and not self._due(target):
+                    continue  # a harvest that landed after every request answers them all
+                started = self.harvester.now()
+                try:
+                    await self.harvester.refresh(target.provider, target.profile)
+                except HarvestError:
+                    failures += 1  # the harvester has logged it and recorded the attempt
+                except StorageError as exc:
+                    failures += 1
+                    logger.warning("%s: the credential store failed: %s", target.name, exc)
+                else:
+                    failures = 0
+                # Requests made before this harvest began are answered by it, even by its
+                # failure (the client sees no new generation and reports its own error);
+                # keeping them would retry at once and skip the backoff.
+                served = [rid for rid, at in target.requests.items() if at <= started]
+                for rid in served:
+                    del target.requests[rid]
+                    await _patiently(store.finish_refresh, rid)
+        finally:
+            if target.keeper is not None:
+                # A clean stop hands the keeping over at once, not at the lease's lapse.
+                with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
+                    await store.release(target.keeper)
+                target.keeper = None
+
+    async def _hold(self, target: _Target) -> bool:
+        """Take or renew ``target``'s keeper lease: whether this daemon keeps it now."""
+        ttl = self.config.harvester.keeper_ttl
+        lease = await _patiently(
+            self.harvester.store.acquire,
+            target.provider,
+            target.profile,
+            self.harvester.holder,
+            ttl,
+            keeper=True,
+        )
+        if lease is None and not target.elsewhere:
+            logger.info("%s: kept by another daemon of the fleet", target.name)
+        elif lease is not None and target.elsewhere:
+            logger.info("%s: taken over from another daemon, which stopped keeping it", target.name)
+        target.keeper, target.elsewhere = lease, lease is None
+        return lease is not None
 
     async def _answered(self, target: _Target) -> bool:
         """Finish the requests the stored credential already answers (newer than the one
@@ -204,8 +242,10 @@ class Daemon:
         store = self.harvester.store
         interval = self.config.harvester.poll_interval
         while True:
+            # Not the requests of what another daemon of a fleet keeps: it serves them.
+            theirs = [key for key, t in self.targets.items() if t.elsewhere]
             claimed = await _patiently(
-                store.take_refresh_requests, self.harvester.holder, ttl=_CLAIM_TTL
+                store.take_refresh_requests, self.harvester.holder, ttl=_CLAIM_TTL, skip=theirs
             )
             for request in claimed:
                 target = self.targets.get((request.provider, request.profile))

@@ -77,12 +77,15 @@ class Credential:
 
 @dataclass(frozen=True, repr=False)
 class Lease:
-    """The right of one process (``holder``) to harvest one (provider, profile)."""
+    """The right of one process (``holder``) to harvest one (provider, profile); a
+    ``keeper`` lease is a daemon's right to keep it (schedule its harvests, serve its
+    refresh requests), which one daemon of a fleet holds at a time."""
 
     provider: str
     profile: str
     holder: str
     expires_at: float
+    keeper: bool = False
 
     __repr__ = redacted_repr
 

@@ -7,8 +7,9 @@ are the store's own, with ``?`` placeholders numbered here (``$1``, ``$2``, ...)
 Single statements are atomic on their own; a multi-statement transaction first takes
 one transaction-scoped advisory lock, so writers that read before they write wait for
 each other as SQLite's ``BEGIN IMMEDIATE`` makes them (and a lock is safe behind a
-transaction-mode connection pooler, which a session-level one is not). The daemon's
-presence is a heartbeat row, renewed while it runs, free once it lapses.
+transaction-mode connection pooler, which a session-level one is not). Each daemon's
+presence is a heartbeat row, renewed while it runs: several daemons on several machines
+share one store, each (provider, profile) kept by one of them (keeper leases).
 """
 
 from __future__ import annotations
@@ -166,34 +167,31 @@ class PostgresEngine:
             elif version < SCHEMA_VERSION:
                 await db.fetch(f"UPDATE {_SCHEMA_TABLE} SET version = ?", (SCHEMA_VERSION,))
 
-    # -- the daemon's presence: a heartbeat row --------------------------------------
+    # -- the daemons' presence: a heartbeat row each ----------------------------------
 
     async def running_daemon(self) -> int | None:
+        """A live daemon of the fleet (the one that beat last), or ``None``."""
         rows = await self.run(
-            "SELECT holder, pid FROM daemon_presence WHERE role = 'daemon' AND until > ?",
+            "SELECT holder, pid FROM daemon_presence WHERE until > ? ORDER BY until DESC",
             (self._clock(),),
         )
-        if not rows or holder_is_dead(rows[0][0]):
-            return None
-        return int(rows[0][1])
+        alive = [pid for holder, pid in rows if not holder_is_dead(holder)]
+        return int(alive[0]) if alive else None
 
     async def claim_daemon(self) -> int | None:
+        """Join the fleet: on PostgreSQL any number of daemons serve one store (each
+        (provider, profile) kept by one of them, through keeper leases): never refused."""
         if self._holder is not None:
             return None
-        current = await self.run("SELECT holder FROM daemon_presence WHERE role = 'daemon'")
-        dead = current[0][0] if current and holder_is_dead(current[0][0]) else None
-        holder, now = holder_name(), self._clock()
-        rows = await self.run(
-            "INSERT INTO daemon_presence (role, holder, pid, until) VALUES ('daemon', ?, ?, ?)"
-            " ON CONFLICT (role) DO UPDATE SET holder = excluded.holder,"
-            " pid = excluded.pid, until = excluded.until"
-            " WHERE daemon_presence.until <= ? OR daemon_presence.holder = ?"
-            " RETURNING 1",
-            (holder, os.getpid(), now + PRESENCE_TTL, now, dead),
+        holder = holder_name()
+        await self.run(
+            "INSERT INTO daemon_presence (role, holder, pid, until) VALUES (?, ?, ?, ?)",
+            (holder, holder, os.getpid(), self._clock() + PRESENCE_TTL),
         )
-        if not rows:
-            running = await self.running_daemon()
-            return running if running is not None else -1
+        # Rows of daemons gone for good (a lapse ten times over) are swept as we join.
+        await self.run(
+            "DELETE FROM daemon_presence WHERE until < ?", (self._clock() - 10 * PRESENCE_TTL,)
+        )
         self._holder = holder
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat(holder))
         return None
@@ -208,27 +206,26 @@ class PostgresEngine:
                 await self._heartbeat
             self._heartbeat = None
         with contextlib.suppress(StorageError):
-            await self.run(
-                "DELETE FROM daemon_presence WHERE role = 'daemon' AND holder = ?", (holder,)
-            )
+            await self.run("DELETE FROM daemon_presence WHERE role = ?", (holder,))
 
     async def _beat(self, holder: str) -> None:
         while True:
             await anyio.sleep(PRESENCE_TTL / 3)
             try:
                 rows = await self.run(
-                    "UPDATE daemon_presence SET until = ?"
-                    " WHERE role = 'daemon' AND holder = ? RETURNING 1",
+                    "UPDATE daemon_presence SET until = ? WHERE role = ? RETURNING 1",
                     (self._clock() + PRESENCE_TTL, holder),
                 )
             except StorageError as exc:
                 logger.warning("the daemon's heartbeat failed: %s", exc)
                 continue
             if not rows:
-                logger.warning(
-                    "the daemon role on %s was taken over (a missed heartbeat)", self.where
+                # Swept after a long silence (a suspended machine): join again.
+                await self.run(
+                    "INSERT INTO daemon_presence (role, holder, pid, until) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (role) DO NOTHING",
+                    (holder, holder, os.getpid(), self._clock() + PRESENCE_TTL),
                 )
-                return
 
 
 @asynccontextmanager

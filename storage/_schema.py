@@ -82,6 +82,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ("ALTER TABLE refresh_requests ADD COLUMN newer_than REAL",),
     # 3 -> 4: facts about the store itself (whether its secrets are sealed, and how).
     ("CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",),
+    # 4 -> 5: keeper leases: which daemon of a fleet keeps each (provider, profile).
+    (
+        """
+        CREATE TABLE keepers (
+            provider   TEXT NOT NULL,
+            profile    TEXT NOT NULL,
+            holder     TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (provider, profile)
+        )
+        """,
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -163,6 +175,18 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3 -> 4: facts about the store itself.
     ("CREATE TABLE store_meta (name text PRIMARY KEY, value text NOT NULL)",),
+    # 4 -> 5: keeper leases.
+    (
+        """
+        CREATE TABLE keepers (
+            provider   text NOT NULL,
+            profile    text NOT NULL,
+            holder     text NOT NULL,
+            expires_at double precision NOT NULL,
+            PRIMARY KEY (provider, profile)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

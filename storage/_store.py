@@ -17,7 +17,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +48,10 @@ _URL_SCHEMES = ("postgresql://", "postgres://")
 def is_database_url(database: str | os.PathLike[str]) -> bool:
     """Whether ``database`` names a PostgreSQL server (a URL) rather than a file."""
     return isinstance(database, str) and database.startswith(_URL_SCHEMES)
+
+
+def _lease_table(keeper: bool) -> str:
+    return "keepers" if keeper else "leases"
 
 
 def describe_database(database: str | os.PathLike[str]) -> str:
@@ -446,9 +450,14 @@ class CredentialStore:
         return RefreshRequest(*next(iter(rows)))
 
     async def take_refresh_requests(
-        self, holder: str, *, ttl: float = 60.0
+        self,
+        holder: str,
+        *,
+        ttl: float = 60.0,
+        skip: Collection[tuple[str, str]] = (),
     ) -> builtins.list[RefreshRequest]:
-        """Claim the pending refresh requests for ``holder`` (the daemon).
+        """Claim the pending refresh requests for ``holder`` (the daemon), but those of
+        the (provider, profile) pairs in ``skip`` (kept by another daemon of a fleet).
 
         A claim lasts ``ttl`` seconds and taking again renews ``holder``'s own claims
         (they are returned again). A request whose holder died is free at once when the
@@ -463,11 +472,14 @@ class CredentialStore:
         dead = [row[0] for row in claimed if holder_is_dead(row[0])]
         # No empty "IN ()": PostgreSQL has none.
         of_the_dead = f" OR taken_by IN ({', '.join('?' * len(dead))})" if dead else ""
+        pairs = builtins.list(skip)
+        others = " OR ".join(["(provider = ? AND profile = ?)"] * len(pairs))
+        not_theirs = f" AND NOT ({others})" if pairs else ""
         rows = await self._run(
             "UPDATE refresh_requests SET taken_by = ?, taken_until = ?"
-            " WHERE taken_until IS NULL OR taken_until <= ? OR taken_by = ?"
-            f"{of_the_dead} RETURNING {_REQUEST_COLUMNS}",
-            (holder, now + ttl, now, holder, *dead),
+            f" WHERE (taken_until IS NULL OR taken_until <= ? OR taken_by = ?{of_the_dead})"
+            f"{not_theirs} RETURNING {_REQUEST_COLUMNS}",
+            (holder, now + ttl, now, holder, *dead, *(v for pair in pairs for v in pair)),
         )
         return sorted((RefreshRequest(*row) for row in rows), key=lambda r: r.id)
 
@@ -493,25 +505,29 @@ class CredentialStore:
 
     # -- leases --------------------------------------------------------------------
 
-    async def acquire(self, provider: str, profile: str, holder: str, ttl: float) -> Lease | None:
-        """Take the harvest lease of (provider, profile) for ``ttl`` seconds.
+    async def acquire(
+        self, provider: str, profile: str, holder: str, ttl: float, *, keeper: bool = False
+    ) -> Lease | None:
+        """Take the harvest lease of (provider, profile) for ``ttl`` seconds (with
+        ``keeper``, the keeper lease: a daemon's right to keep it).
 
         Succeeds when nobody holds it, when the holder's lease has expired or its
         holder is known dead (a process of this machine that is gone), or when
         ``holder`` already holds it. Returns the lease, or ``None`` if another holds it.
         """
+        table = _lease_table(keeper)
         now = self._clock()
-        lease = Lease(provider, profile, holder, now + ttl)
+        lease = Lease(provider, profile, holder, now + ttl, keeper)
         current = await self._run(
-            "SELECT holder FROM leases WHERE provider = ? AND profile = ?", (provider, profile)
+            f"SELECT holder FROM {table} WHERE provider = ? AND profile = ?", (provider, profile)
         )
         dead = current[0][0] if current and holder_is_dead(current[0][0]) else None
         rows = await self._run(
-            "INSERT INTO leases (provider, profile, holder, expires_at) VALUES (?, ?, ?, ?)"
+            f"INSERT INTO {table} (provider, profile, holder, expires_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (provider, profile) DO UPDATE SET"
             " holder = excluded.holder, expires_at = excluded.expires_at"
-            " WHERE leases.expires_at <= ? OR leases.holder = excluded.holder"
-            " OR leases.holder = ?"
+            f" WHERE {table}.expires_at <= ? OR {table}.holder = excluded.holder"
+            f" OR {table}.holder = ?"
             " RETURNING 1",
             (provider, profile, holder, lease.expires_at, now, dead),
         )
@@ -521,7 +537,7 @@ class CredentialStore:
         """Extend ``lease`` by ``ttl`` seconds from now; ``None`` if it was taken over."""
         renewed = dataclasses.replace(lease, expires_at=self._clock() + ttl)
         rows = await self._run(
-            "UPDATE leases SET expires_at = ?"
+            f"UPDATE {_lease_table(lease.keeper)} SET expires_at = ?"
             " WHERE provider = ? AND profile = ? AND holder = ? RETURNING 1",
             (renewed.expires_at, lease.provider, lease.profile, lease.holder),
         )
@@ -530,19 +546,23 @@ class CredentialStore:
     async def release(self, lease: Lease) -> bool:
         """Give ``lease`` up; returns whether it was still held."""
         rows = await self._run(
-            "DELETE FROM leases WHERE provider = ? AND profile = ? AND holder = ? RETURNING 1",
+            f"DELETE FROM {_lease_table(lease.keeper)}"
+            " WHERE provider = ? AND profile = ? AND holder = ? RETURNING 1",
             (lease.provider, lease.profile, lease.holder),
         )
         return bool(rows)
 
-    async def holder(self, provider: str, profile: str) -> Lease | None:
+    async def holder(self, provider: str, profile: str, *, keeper: bool = False) -> Lease | None:
         """The unexpired lease on (provider, profile) of a live holder, if any."""
         rows = await self._run(
-            "SELECT provider, profile, holder, expires_at FROM leases"
+            f"SELECT provider, profile, holder, expires_at FROM {_lease_table(keeper)}"
             " WHERE provider = ? AND profile = ? AND expires_at > ?",
             (provider, profile, self._clock()),
         )
-        return Lease(*rows[0]) if rows and not holder_is_dead(rows[0][2]) else None
+        if not rows or holder_is_dead(rows[0][2]):
+            return None
+        provider_, profile_, holder_, expires_at = rows[0]
+        return Lease(provider_, profile_, holder_, expires_at, keeper)
 
     # -- cool-downs ----------------------------------------------------------------
 

@@ -83,7 +83,7 @@ async def test_a_schema_newer_than_the_code_is_refused_and_left_alone(
         await CredentialStore.open(url)
 
 
-async def test_the_daemon_role_is_one_heartbeat_row(postgres: PostgresCluster) -> None:
+async def test_daemons_join_a_fleet_each_with_a_heartbeat_row(postgres: PostgresCluster) -> None:
     url = await new_database(postgres)
     clock = FakeClock()
     async with (
@@ -92,19 +92,18 @@ async def test_the_daemon_role_is_one_heartbeat_row(postgres: PostgresCluster) -
     ):
         assert await one.running_daemon() is None
         assert await one.claim_daemon() is None
-        assert await one.claim_daemon() is None  # held already: still ours
+        assert await two.claim_daemon() is None  # a second daemon joins: not refused
         running = await two.running_daemon()
         assert running is not None
         assert running > 0
-        assert await two.claim_daemon() == running  # refused, naming the holder
+        rows = await one._run("SELECT count(*) FROM daemon_presence")
+        assert rows == [(2,)]
         await one.release_daemon()
-        assert await two.running_daemon() is None
-        assert await two.claim_daemon() is None
-        # A holder that stops beating (a machine gone) is free once it lapses.
+        assert await two.running_daemon() is not None  # the other still serves
+        # A daemon that stops beating (a machine gone) counts no more once it lapses.
         two._engine._heartbeat.cancel()  # type: ignore[attr-defined]
         clock.advance(PRESENCE_TTL + 1)
         assert await one.running_daemon() is None
-        assert await one.claim_daemon() is None
 
 
 async def test_writers_on_many_connections_lose_no_cookie(postgres: PostgresCluster) -> None:
