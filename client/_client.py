@@ -143,6 +143,7 @@ class AsyncClient:
         self._view = CredentialView(
             self._store, flush_every=self.config.client.write_back_interval, clock=self._clock
         )
+        await self._view.listen()
         self._profiles = ProfilePool(self.config, self._store, self._view, self._clock)
         if self._transport is None:
             network = self.config.network

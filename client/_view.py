@@ -85,6 +85,7 @@ class CredentialView:
         self.reads = 0
         self.checks = 0
         self.writes = 0
+        self.heard = 0  # changes the store announced
 
     async def get(self, provider: str, profile: str) -> Credential | None:
         """The credential from memory (read once, and again after another process's
@@ -127,6 +128,21 @@ class CredentialView:
         key = (cooldown.provider, cooldown.profile)
         kept = [c for c in self._cooling if (c.provider, c.profile) != key]
         self._cooling = [*kept, cooldown]
+
+    async def listen(self) -> bool:
+        """Drop what another process changes as soon as the store announces it
+        (PostgreSQL); the looks every ``check_every`` stay, as the fallback. Whether the
+        store announces changes."""
+        try:
+            return await self._store.listen(self._heard)
+        except StorageError as exc:  # polling still sees every change
+            logger.warning("not listening for the store's changes: %s", exc)
+            return False
+
+    def _heard(self, provider: str, profile: str) -> None:
+        self.heard += 1
+        self._entries.pop((provider, profile), None)
+        self._checked = -math.inf  # and the next stream looks at the cool-downs too
 
     def forget(self, provider: str, profile: str) -> None:
         """Read it from the store next time (this process changed it: a mark, a harvest)."""
@@ -184,6 +200,7 @@ class CredentialView:
     async def aclose(self) -> None:
         """Write what is left; the view is not used after."""
         self._closed = True
+        self._store.unlisten(self._heard)
         if self._beside is not None:
             with contextlib.suppress(Exception):
                 await self._beside

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark the credential store on a real database file.
+"""Benchmark the credential store on a real database file (and on PostgreSQL).
 
 Measures ``get`` latency (median and p99), and ``put`` and ``merge_cookies``
 throughput from one process and from two processes writing at once. Each figure is
@@ -7,13 +7,20 @@ the median of several runs; the baseline is the same work done with the standard
 library's synchronous ``sqlite3`` in the same run, so the ratio is the store's own
 overhead (aiosqlite's thread hop, the lock, JSON, the dataclasses).
 
-    .venv/bin/python scripts/bench_store.py [--runs 5] [--ops 1000]
+A second table puts the two engines side by side in the same run (``--engines``, on by
+default): SQLite against PostgreSQL on a throwaway local cluster (``tests/_postgres.py``,
+so the server programs must be installed), get p50/p99, and put and write-back
+(``merge_cookies`` by harvest, as clients coalesce them) throughput from 1, 2 and 8
+processes.
+
+    .venv/bin/python scripts/bench_store.py [--runs 5] [--ops 1000] [--no-engines]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sqlite3
 import statistics
@@ -57,14 +64,14 @@ def credential(provider: str, profile: str, n: int = 0) -> Credential:
 # -- one process ---------------------------------------------------------------------
 
 
-async def seed(db: Path) -> None:
+async def seed(db: Path | str) -> None:
     async with CredentialStore.open(db) as store:
         for provider in PROVIDERS:
             for profile in PROFILES:
                 await store.put(credential(provider, profile))
 
 
-async def get_latencies(db: Path, ops: int, profile: str | None) -> list[float]:
+async def get_latencies(db: Path | str, ops: int, profile: str | None) -> list[float]:
     async with CredentialStore.open(db) as store:
         times = []
         for i in range(ops):
@@ -89,12 +96,28 @@ def baseline_get_latencies(db: Path, ops: int) -> list[float]:
     return times
 
 
-async def puts(db: Path, ops: int, profile: str) -> float:
+async def puts(db: Path | str, ops: int, profile: str) -> float:
     cred = credential("cloudflare", profile)
     async with CredentialStore.open(db) as store:
         start = time.perf_counter()
         for _ in range(ops):
             await store.put(cred)
+        return time.perf_counter() - start
+
+
+async def harvest_merges(db: Path | str, ops: int, profile: str) -> float:
+    """Write-backs by harvest (the client's coalesced path): never refused for another
+    writer's write-back."""
+    async with CredentialStore.open(db) as store:
+        current = await store.get("flowgpt", profile)
+        if current is None:
+            current = await store.put(credential("flowgpt", profile))
+        start = time.perf_counter()
+        for i in range(ops):
+            cookie = Cookie("__cf_bm", f"rotated-{i}", ".example.com")
+            assert await store.merge_cookies(
+                "flowgpt", profile, [cookie], harvested_at=current.harvested_at
+            )
         return time.perf_counter() - start
 
 
@@ -140,6 +163,7 @@ def baseline_puts(db: Path, ops: int, profile: str) -> float:
 
 WORKERS: dict[str, Callable[..., float]] = {
     "put": lambda db, ops, profile: anyio.run(puts, db, ops, profile),
+    "harvest-merge": lambda db, ops, profile: anyio.run(harvest_merges, db, ops, profile),
     "merge": lambda db, ops, profile: anyio.run(merges, db, ops, profile),
     "baseline-put": baseline_puts,
 }
@@ -147,6 +171,13 @@ WORKERS: dict[str, Callable[..., float]] = {
 
 def two_processes(kind: str, db: Path, ops: int, same_profile: bool) -> float:
     """Aggregate ops/s of two processes doing ``ops`` writes each, started together."""
+    return processes(kind, db, ops, 2, same_profile)
+
+
+def processes(kind: str, db: Path | str, ops: int, count: int, same_profile: bool) -> float:
+    """Aggregate ops/s of ``count`` processes doing ``ops`` writes each, started
+    together (a URL reaches them in the environment, never on a command line)."""
+    env = {**os.environ, "BENCH_DATABASE": str(db)}
     procs = [
         subprocess.Popen(
             [
@@ -154,15 +185,16 @@ def two_processes(kind: str, db: Path, ops: int, same_profile: bool) -> float:
                 __file__,
                 "--worker",
                 kind,
-                str(db),
+                "env",
                 str(ops),
                 "shared" if same_profile else f"w{i}",
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env=env,
         )
-        for i in range(2)
+        for i in range(count)
     ]
     for proc in procs:
         assert proc.stdout is not None
@@ -176,13 +208,16 @@ def two_processes(kind: str, db: Path, ops: int, same_profile: bool) -> float:
         proc.communicate(timeout=600)
         if proc.returncode:
             raise SystemExit(f"worker failed with exit code {proc.returncode}")
-    return 2 * ops / (time.perf_counter() - start)
+    return count * ops / (time.perf_counter() - start)
 
 
 def worker_main(kind: str, db: str, ops: str, profile: str) -> None:
+    database: Path | str = os.environ["BENCH_DATABASE"] if db == "env" else Path(db)
+    if isinstance(database, str) and not database.startswith("postgres"):
+        database = Path(database)
     print("ready", flush=True)
     sys.stdin.readline()
-    WORKERS[kind](Path(db), int(ops), profile)
+    WORKERS[kind](database, int(ops), profile)
 
 
 # -- the table -----------------------------------------------------------------------
@@ -197,10 +232,93 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
     parser.add_argument("--ops", type=int, default=1000, help="operations per run")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-engines", action="store_true", help="skip the SQLite-against-PostgreSQL table"
+    )
     args = parser.parse_args()
     if args.worker:
         worker_main(*args.worker)
         return
+    baseline_table(args.runs, args.ops)
+    if not args.no_engines:
+        engines_table(args.runs, args.ops)
+
+
+async def notify_latencies(db: Path | str, count: int) -> list[float]:
+    """Seconds from one store's put to another store's announcement of it."""
+    async with CredentialStore.open(db) as writer, CredentialStore.open(db) as reader:
+        heard = anyio.Event()
+
+        def on_change(_provider: str, _profile: str) -> None:
+            heard.set()
+
+        if not await reader.listen(on_change):
+            return []
+        times = []
+        for n in range(count):
+            heard = anyio.Event()
+            start = time.perf_counter()
+            await writer.put(credential("cloudflare", "notify", n))
+            with anyio.fail_after(10):
+                await heard.wait()
+            times.append(time.perf_counter() - start)
+        return times
+
+
+def engines_table(runs: int, ops: int) -> None:
+    """The same work on each engine, side by side."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests._postgres import PostgresCluster
+
+    cluster = PostgresCluster().start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-engines-") as tmp:
+            places: dict[str, Path | str] = {
+                "sqlite": Path(tmp) / "credentials.db",
+                "postgres": cluster.create_database("bench"),
+            }
+            figures: dict[str, dict[str, float]] = {}
+            for engine, db in places.items():
+                print(f"  engine {engine}...", file=sys.stderr, flush=True)
+                anyio.run(seed, db)
+                got = [anyio.run(get_latencies, db, ops, "p0") for _ in range(runs)]
+                row = figures.setdefault(engine, {})
+                row["get p50 (us)"] = statistics.median(statistics.median(r) for r in got) * 1e6
+                row["get p99 (us)"] = statistics.median(p99(r) for r in got) * 1e6
+                heard = anyio.run(notify_latencies, db, 200)
+                row["put to another client's notice, p50 (ms)"] = (
+                    statistics.median(heard) * 1e3 if heard else math.nan
+                )
+                for count in (1, 2, 8):
+                    each = max(ops // count, 50)
+                    row[f"put, {count} process(es) (ops/s)"] = statistics.median(
+                        processes("put", db, each, count, False) for _ in range(runs)
+                    )
+                    row[f"write-back, {count} process(es), one profile (ops/s)"] = (
+                        statistics.median(
+                            processes("harvest-merge", db, each, count, True) for _ in range(runs)
+                        )
+                    )
+    finally:
+        cluster.stop()
+    print()
+    print(
+        f"bench_store engines: {runs} runs x {ops} ops (split over the processes), medians;"
+        " PostgreSQL 15 on loopback, default settings (fsync on); ratio = postgres / sqlite"
+    )
+    names = list(figures["sqlite"])
+    width = max(len(n) for n in names)
+    print(f"{'measure':<{width}}  {'sqlite':>10}  {'postgres':>10}  {'ratio':>6}")
+    for name in names:
+        one, other = figures["sqlite"][name], figures["postgres"][name]
+        if math.isnan(one):  # SQLite announces nothing: its clients poll
+            print(f"{name:<{width}}  {'(polls)':>10}  {other:>10,.2f}  {'':>6}")
+            continue
+        print(f"{name:<{width}}  {one:>10,.1f}  {other:>10,.1f}  {other / one:>5.2f}x")
+
+
+def baseline_table(runs: int, ops: int) -> None:
+    """The store against plain sqlite3 on one file."""
 
     rows: list[tuple[str, str, str, str]] = []
 
@@ -219,7 +337,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         db = Path(tmp) / "credentials.db"
         anyio.run(seed, db)
-        ops, runs = args.ops, args.runs
 
         def median_of(measure: Callable[[], float]) -> float:
             return statistics.median(measure() for _ in range(runs))

@@ -41,6 +41,7 @@ logger = logging.getLogger("storage")
 _WRITE_LOCK = 0x7368_0001
 _SCHEMA_TABLE = "session_harvest_schema"
 _POOL_SIZE = 10
+CHANNEL = "session_harvest"  # where the schema's triggers announce changes
 # The daemon's heartbeat: renewed every third of this; free once it lapses.
 PRESENCE_TTL = 15.0
 
@@ -82,6 +83,9 @@ class PostgresEngine:
     def __init__(self, pool: asyncpg.Pool, where: str, clock: Callable[[], float]) -> None:
         self.where = where
         self._pool: asyncpg.Pool | None = pool
+        self._listener: asyncpg.Connection | None = None  # LISTENing, outside the pool
+        self._url = ""  # for the listening connection; never shown
+        self._heard: list[Callable[[str, str], None]] = []
         self._clock = clock
         self._holder: str | None = None  # our daemon claim's holder name, while held
         self._heartbeat: asyncio.Task[None] | None = None
@@ -102,6 +106,7 @@ class PostgresEngine:
                 url, min_size=1, max_size=_POOL_SIZE, timeout=connect_within, command_timeout=60
             )
         engine = cls(pool, where, clock)
+        engine._url = url
         try:
             await engine._migrate()
         except BaseException:
@@ -124,6 +129,10 @@ class PostgresEngine:
                 await self.release_daemon()
             finally:
                 self._pool = None
+                listener, self._listener = self._listener, None
+                if listener is not None:
+                    with contextlib.suppress(Exception):
+                        await listener.close()
                 await pool.close()
 
     async def check(self) -> None:
@@ -146,6 +155,35 @@ class PostgresEngine:
         async with _translate(self.where), pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
             yield _Transaction(conn, self.where)
+
+    async def listen(self, heard: Callable[[str, str], None]) -> bool:
+        """Call ``heard(provider, profile)`` on every change any process makes (one
+        connection of its own, outside the pool, for every listener); True once
+        listening."""
+        self._heard.append(heard)
+        if self._listener is not None:
+            return True
+        async with _translate(self.where):
+            listener = await asyncpg.connect(self._url)
+
+        def notified(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            provider, _, profile = payload.partition("\x1f")
+            for call in list(self._heard):
+                call(provider, profile)
+
+        try:
+            async with _translate(self.where):
+                await listener.add_listener(CHANNEL, notified)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await listener.close()
+            raise
+        self._listener = listener
+        return True
+
+    def unlisten(self, heard: Callable[[str, str], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._heard.remove(heard)
 
     def _live(self) -> asyncpg.Pool:
         if self._pool is None:

@@ -94,6 +94,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 5 -> 6: nothing here (PostgreSQL's change notifications; SQLite clients poll).
+    (),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -185,6 +187,26 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             expires_at double precision NOT NULL,
             PRIMARY KEY (provider, profile)
         )
+        """,
+    ),
+    # 5 -> 6: every change of a credential or a cool-down is announced on the channel
+    # session_harvest as "provider<US>profile": clients drop it from memory at once.
+    (
+        """
+        CREATE FUNCTION session_harvest_announce() RETURNS trigger AS $$
+        BEGIN
+            PERFORM pg_notify('session_harvest', NEW.provider || chr(31) || NEW.profile);
+            RETURN NULL;
+        END
+        $$ LANGUAGE plpgsql
+        """,
+        """
+        CREATE TRIGGER credentials_announced AFTER INSERT OR UPDATE ON credentials
+        FOR EACH ROW EXECUTE FUNCTION session_harvest_announce()
+        """,
+        """
+        CREATE TRIGGER cooldowns_announced AFTER INSERT OR UPDATE ON cooldowns
+        FOR EACH ROW EXECUTE FUNCTION session_harvest_announce()
         """,
     ),
 )

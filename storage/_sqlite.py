@@ -16,7 +16,7 @@ import builtins
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,13 @@ class SqliteEngine:
         if self._conn is None:
             raise StoreClosed
         return self._conn
+
+    async def listen(self, heard: Callable[[str, str], None]) -> bool:
+        """SQLite announces nothing: its clients poll (``CredentialStore.changes``)."""
+        return False
+
+    def unlisten(self, heard: Callable[[str, str], None]) -> None:
+        pass
 
     # -- the daemon's presence: a lock on a file beside the database -----------------
 

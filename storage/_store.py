@@ -90,6 +90,10 @@ class _Engine(Protocol):
 
     async def release_daemon(self) -> None: ...
 
+    async def listen(self, heard: Callable[[str, str], None]) -> bool: ...
+
+    def unlisten(self, heard: Callable[[str, str], None]) -> None: ...
+
 
 class CredentialStore:
     """Async access to the credential database.
@@ -391,6 +395,16 @@ class CredentialStore:
                 (self._merged(rows[0][0], provider, profile, cookies, now), now, provider, profile),
             )
         return True
+
+    async def listen(self, heard: Callable[[str, str], None]) -> bool:
+        """Have ``heard(provider, profile)`` called whenever any process changes that
+        credential or its cool-down (PostgreSQL's LISTEN/NOTIFY): True if the engine
+        announces changes, False if it does not (SQLite: poll ``changes``)."""
+        return await self._engine.listen(heard)
+
+    def unlisten(self, heard: Callable[[str, str], None]) -> None:
+        """Stop calling ``heard``."""
+        self._engine.unlisten(heard)
 
     async def changes(self) -> tuple[dict[tuple[str, str], int], builtins.list[Cooldown]]:
         """Every stored (provider, profile) with its generation (which every write

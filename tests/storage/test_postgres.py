@@ -131,3 +131,38 @@ async def test_writers_on_many_connections_lose_no_cookie(postgres: PostgresClus
     assert merged is not None
     assert sorted(c.name for c in merged.cookies) == sorted(f"c{n}" for n in range(40))
     assert merged.generation == stored.generation + 40
+
+
+async def test_a_client_hears_another_processs_write_at_once(postgres: PostgresCluster) -> None:
+    # LISTEN/NOTIFY: the view drops what another store changed when it is announced,
+    # with its own looks at the store switched off (polling is only the fallback).
+    from client._view import CredentialView
+
+    url = await new_database(postgres)
+    async with (
+        CredentialStore.open(url) as mine,
+        CredentialStore.open(url) as theirs,
+    ):
+        await theirs.put(full_credential(user_agent="first"))
+        view = CredentialView(mine, check_every=3600)
+        assert await view.listen()
+        before = await view.get("cloudflare", "default")
+        assert before is not None
+        assert before.user_agent == "first"
+        announced = anyio.Event()
+        assert await mine.listen(lambda _p, _pr: announced.set())
+        await theirs.put(full_credential(user_agent="second"))
+        with anyio.fail_after(10):
+            await announced.wait()
+        after = await view.get("cloudflare", "default")
+        await view.aclose()
+    assert after is not None
+    assert after.user_agent == "second"
+    assert view.heard >= 1
+
+
+async def test_an_sqlite_store_announces_nothing(tmp_path: object) -> None:
+    from pathlib import Path
+
+    async with CredentialStore.open(Path(str(tmp_path)) / "c.db") as store:
+        assert not await store.listen(lambda _p, _pr: None)
