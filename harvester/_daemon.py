@@ -144,62 +144,79 @@ class Daemon:
     async def _keep(self, target: _Target) -> None:
         """Harvest ``target`` whenever it is due or requested, forever, while this
         daemon holds its keeper lease (another daemon of a fleet may hold it: then wait
-        to take over when that one stops renewing)."""
+        to take over when that one stops renewing). The lease is renewed beside, so a
+        long harvest never lets it lapse."""
+        async with anyio.create_task_group() as group:
+            await group.start(self._keep_lease, target)
+            await self._keep_schedule(target)
+
+    async def _keep_lease(
+        self, target: _Target, *, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        """Take or renew ``target``'s keeper lease every third of its time; wake the
+        keeper when that changes. Released on the way out (a clean stop hands it over
+        at once, not at its lapse)."""
+        try:
+            await self._hold(target)
+            task_status.started()
+            while True:
+                await anyio.sleep(self.config.harvester.keeper_ttl / 3)
+                held = target.keeper is not None
+                if await self._hold(target) != held:
+                    target.wake.set()
+        finally:
+            if target.keeper is not None:
+                with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
+                    await self.harvester.store.release(target.keeper)
+                target.keeper = None
+
+    async def _keep_schedule(self, target: _Target) -> None:
         settings = self.config.provider(target.provider)
         tuning = self.config.harvester
         failures = 0
         store = self.harvester.store
-        try:
-            while True:
-                if not await self._hold(target):
-                    with anyio.move_on_after(tuning.keeper_ttl / 3):
-                        await target.wake.wait()
-                    target.wake = anyio.Event()
+        while True:
+            if target.keeper is None:
+                await target.wake.wait()  # the lease keeper wakes it on a take-over
+                target.wake = anyio.Event()
+                continue
+            credential = await _patiently(store.get, target.provider, target.profile)
+            delay = next_delay(
+                credential,
+                self.harvester.now(),
+                before=settings.refresh_before_expiry,
+                failures=failures,
+                backoff=tuning.backoff,
+                backoff_max=tuning.backoff_max,
+            )
+            target.due_at = self.harvester.now() + delay
+            if not target.requests:
+                if delay > 0:
+                    logger.debug("%s: next harvest in %.0fs", target.name, delay)
+                with anyio.move_on_after(delay):
+                    await target.wake.wait()
+                target.wake = anyio.Event()
+                if not target.requests and not self._due(target):
                     continue
-                credential = await _patiently(store.get, target.provider, target.profile)
-                delay = next_delay(
-                    credential,
-                    self.harvester.now(),
-                    before=settings.refresh_before_expiry,
-                    failures=failures,
-                    backoff=tuning.backoff,
-                    backoff_max=tuning.backoff_max,
-                )
-                target.due_at = self.harvester.now() + delay
-                if not target.requests:
-                    if delay > 0:
-                        logger.debug("%s: next harvest in %.0fs", target.name, delay)
-                    # Woken in time to renew the keeper lease, if nothing else wakes it.
-                    with anyio.move_on_after(min(delay, tuning.keeper_ttl / 3)):
-                        await target.wake.wait()
-                    target.wake = anyio.Event()
-                    if not target.requests and not self._due(target):
-                        continue
-                if target.requests and await self._answered(target) and not self._due(target):
-                    continue  # a harvest that landed after every request answers them all
-                started = self.harvester.now()
-                try:
-                    await self.harvester.refresh(target.provider, target.profile)
-                except HarvestError:
-                    failures += 1  # the harvester has logged it and recorded the attempt
-                except StorageError as exc:
-                    failures += 1
-                    logger.warning("%s: the credential store failed: %s", target.name, exc)
-                else:
-                    failures = 0
-                # Requests made before this harvest began are answered by it, even by its
-                # failure (the client sees no new generation and reports its own error);
-                # keeping them would retry at once and skip the backoff.
-                served = [rid for rid, at in target.requests.items() if at <= started]
-                for rid in served:
-                    del target.requests[rid]
-                    await _patiently(store.finish_refresh, rid)
-        finally:
-            if target.keeper is not None:
-                # A clean stop hands the keeping over at once, not at the lease's lapse.
-                with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
-                    await store.release(target.keeper)
-                target.keeper = None
+            if target.requests and await self._answered(target) and not self._due(target):
+                continue  # a harvest that landed after every request answers them all
+            started = self.harvester.now()
+            try:
+                await self.harvester.refresh(target.provider, target.profile)
+            except HarvestError:
+                failures += 1  # the harvester has logged it and recorded the attempt
+            except StorageError as exc:
+                failures += 1
+                logger.warning("%s: the credential store failed: %s", target.name, exc)
+            else:
+                failures = 0
+            # Requests made before this harvest began are answered by it, even by its
+            # failure (the client sees no new generation and reports its own error);
+            # keeping them would retry at once and skip the backoff.
+            served = [rid for rid, at in target.requests.items() if at <= started]
+            for rid in served:
+                del target.requests[rid]
+                await _patiently(store.finish_refresh, rid)
 
     async def _hold(self, target: _Target) -> bool:
         """Take or renew ``target``'s keeper lease: whether this daemon keeps it now."""

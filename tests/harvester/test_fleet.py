@@ -6,6 +6,7 @@ request is served by whichever keeps that profile."""
 from __future__ import annotations
 
 import signal
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from storage import CredentialStore
 
 from .._postgres import PostgresCluster
-from ._daemon_rig import environment, eventually, start, wait_exit, write_config
+from ._daemon_rig import ROOT, environment, eventually, start, wait_exit, write_config
 from ._site import Site
 from .test_daemon import BUILT_IN_OFF, daemon_chromium
 
@@ -99,6 +100,17 @@ async def test_two_daemons_keep_each_profile_once_and_one_takes_over_from_a_dead
         log = survivor_err.read_text()
         assert "kept by another daemon of the fleet" in log, log
         assert "taken over from another daemon" in log, log
+        status = await anyio.run_process(
+            [sys.executable, "-m", "tests.harvester._cli_main", "status"],
+            env=env,
+            cwd=ROOT,
+            check=False,
+        )
+        shown = status.stdout.decode() + status.stderr.decode()
+        assert status.returncode == 0, shown
+        assert any(line.split()[:2] == ["site", "a"] for line in shown.splitlines()), shown
+        logs = shown + "".join(e.read_text() for _, e in daemons)
+        assert postgres.password not in logs  # in no log, no status line
     finally:
         for daemon, _ in daemons:
             if daemon.returncode is None:
