@@ -60,6 +60,20 @@ async def test_a_sealed_sqlite_store_goes_to_postgresql_and_back_once(
     assert round_trip.tokens == full_credential().tokens
 
 
+def migrate(
+    source: Path, destination: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harvester", "migrate", str(source), str(destination)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_the_command_takes_keys_from_the_environment_only(tmp_path: Path) -> None:
     source, destination = tmp_path / "a.db", tmp_path / "b.db"
 
@@ -70,30 +84,14 @@ def test_the_command_takes_keys_from_the_environment_only(tmp_path: Path) -> Non
     anyio.run(seed)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARVEST_")}
     env |= {"HARVEST_SOURCE_KEY": "src-SECRET-1", "HARVEST_DEST_KEY": "dst-SECRET-2"}
-    done = subprocess.run(
-        [sys.executable, "-m", "harvester", "migrate", str(source), str(destination)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = migrate(source, destination, env)
     assert done.returncode == 0, done.stderr
     assert "copied   cloudflare/default" in done.stdout
     assert f"1 credential(s) copied, 0 kept, 0 attempt(s) copied into {destination}" in done.stdout
     assert "SECRET" not in done.stdout + done.stderr
     # The destination is sealed with its own key.
     env["HARVEST_SOURCE_KEY"] = "wrong-SECRET-3"
-    again = subprocess.run(
-        [sys.executable, "-m", "harvester", "migrate", str(destination), str(source)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    again = migrate(destination, source, env)
     assert again.returncode == 1
     assert "does not open this store" in again.stderr
     assert "SECRET" not in again.stderr
