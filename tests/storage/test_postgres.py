@@ -166,3 +166,17 @@ async def test_an_sqlite_store_announces_nothing(tmp_path: object) -> None:
 
     async with CredentialStore.open(Path(str(tmp_path)) / "c.db") as store:
         assert not await store.listen(lambda _p, _pr: None)
+
+
+async def test_a_socket_directory_url_reaches_the_server(postgres: PostgresCluster) -> None:
+    url = await new_database(postgres)
+    name = url.rsplit("/", 1)[1]
+    sockets = postgres.directory / "sockets"
+    local = f"postgresql://harvest:{postgres.password}@/{name}?host={sockets}&port={postgres.port}"
+    async with CredentialStore.open(local) as store:
+        await store.put(full_credential())
+        shown = repr(store)
+    async with CredentialStore.open(url) as over_tcp:
+        assert await over_tcp.get("cloudflare", "default") is not None
+    assert postgres.password not in shown
+    assert f"host={sockets}" in shown
