@@ -33,7 +33,7 @@ from pathlib import Path
 
 import anyio
 
-from storage import Cookie, Credential, CredentialStore
+from storage import Cookie, Credential, CredentialStore, is_database_url
 from storage._store import _encode_body
 
 PROVIDERS = ("cloudflare", "flowgpt", "freenetfly", "g4f_space")
@@ -212,9 +212,8 @@ def processes(kind: str, db: Path | str, ops: int, count: int, same_profile: boo
 
 
 def worker_main(kind: str, db: str, ops: str, profile: str) -> None:
-    database: Path | str = os.environ["BENCH_DATABASE"] if db == "env" else Path(db)
-    if isinstance(database, str) and not database.startswith("postgres"):
-        database = Path(database)
+    place = os.environ["BENCH_DATABASE"] if db == "env" else db
+    database: Path | str = place if is_database_url(place) else Path(place)
     print("ready", flush=True)
     sys.stdin.readline()
     WORKERS[kind](database, int(ops), profile)

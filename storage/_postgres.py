@@ -120,13 +120,12 @@ class PostgresEngine:
         return self._pool is None
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
+        pool = self._pool
         if pool is None:
             return
         with anyio.CancelScope(shield=True):
-            self._pool = pool  # the release below still needs it
             try:
-                await self.release_daemon()
+                await self.release_daemon()  # still through the pool
             finally:
                 self._pool = None
                 listener, self._listener = self._listener, None
