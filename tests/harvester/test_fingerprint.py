@@ -243,11 +243,13 @@ async def _request_shapes(
         for kind, init in _FETCHES.items():
             token = endpoint.new_token()
             # The endpoint answers one request per connection and closes it: a fetch
-            # that races the page's closing connection is tried once more.
+            # that races the page's closing connection is tried once more, so the token
+            # may arrive twice (the first request was read, its answer lost); both carry
+            # the same shape, as the harvester's capture assumes when it takes the first.
             url = json.dumps(endpoint.url(token))
             call = f"fetch({url}, {init}).catch(() => fetch({url}, {init})).then(r => r.text())"
             await page.evaluate(call, await_promise=True)
-            (fetched,) = await endpoint.capture(token)
+            fetched = (await endpoint.capture(token))[0]
             shapes[kind] = list(fetched.fingerprint.headers)
         return shapes
     finally:
