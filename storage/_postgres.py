@@ -86,6 +86,7 @@ class PostgresEngine:
         self._listener: asyncpg.Connection | None = None  # LISTENing, outside the pool
         self._url = ""  # for the listening connection; never shown
         self._heard: list[Callable[[str, str], None]] = []
+        self._listening = anyio.Lock()
         self._clock = clock
         self._holder: str | None = None  # our daemon claim's holder name, while held
         self._heartbeat: asyncio.Task[None] | None = None
@@ -157,11 +158,17 @@ class PostgresEngine:
 
     async def listen(self, heard: Callable[[str, str], None]) -> bool:
         """Call ``heard(provider, profile)`` on every change any process makes (one
-        connection of its own, outside the pool, for every listener); True once
+        connection of its own, outside the pool, shared by every listener); True once
         listening."""
-        self._heard.append(heard)
-        if self._listener is not None:
-            return True
+        # The lock makes two first listeners share one connection rather than open two.
+        async with self._listening:
+            if self._listener is None:
+                self._listener = await self._connect_listener()
+            self._heard.append(heard)
+        return True
+
+    async def _connect_listener(self) -> asyncpg.Connection:
+        self._live()
         async with _translate(self.where):
             listener = await asyncpg.connect(self._url)
 
@@ -173,12 +180,12 @@ class PostgresEngine:
         try:
             async with _translate(self.where):
                 await listener.add_listener(CHANNEL, notified)
+            self._live()  # closed while we connected: close() has nothing to close it
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await listener.close()
             raise
-        self._listener = listener
-        return True
+        return listener
 
     def unlisten(self, heard: Callable[[str, str], None]) -> None:
         with contextlib.suppress(ValueError):

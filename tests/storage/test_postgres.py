@@ -161,6 +161,28 @@ async def test_a_client_hears_another_processs_write_at_once(postgres: PostgresC
     assert view.heard >= 1
 
 
+async def test_listeners_that_start_together_share_one_connection(
+    postgres: PostgresCluster,
+) -> None:
+    url = await new_database(postgres)
+    name = url.rsplit("/", 1)[1]
+    heard: list[str] = []
+    async with CredentialStore.open(url) as mine, CredentialStore.open(url) as theirs:
+        async with anyio.create_task_group() as tg:
+            for n in range(3):
+                tg.start_soon(mine.listen, lambda _p, _pr, n=n: heard.append(f"listener {n}"))
+        listening = await theirs._engine.run(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = ? AND query LIKE 'LISTEN %'",
+            (name,),
+        )
+        await theirs.put(full_credential())
+        with anyio.fail_after(10):
+            while len(heard) < 3:  # noqa: ASYNC110 - three callbacks, not one event
+                await anyio.sleep(0.01)
+    assert listening == [(1,)]
+    assert sorted(heard) == ["listener 0", "listener 1", "listener 2"]
+
+
 async def test_an_sqlite_store_announces_nothing(tmp_path: object) -> None:
     from pathlib import Path
 
