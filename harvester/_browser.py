@@ -53,6 +53,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# A mouse, as a desktop has: the pointer types are Blink's bit flags (fine = 4), the
+# hover types its enum (hover = 2).
+_MOUSE = (
+    "--blink-settings=primaryPointerType=4,availablePointerTypes=4,"
+    "primaryHoverType=2,availableHoverTypes=2"
+)
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 # Flags for a browser on a closed network: no calls home, no updates, no QUIC (a UDP
@@ -226,12 +233,14 @@ class Chromium:
             await anyio.to_thread.run_sync(_remove_profile, profile)
             raise
         flags = [*_BASE_FLAGS, f"--user-data-dir={profile}"]
-        # What a page sees of the screen and of WebGL is the same either way: headless
-        # reports an 800x600 screen behind a larger window unless told, and headful on
-        # Xvfb has no GPU, so WebGL would be missing without SwiftShader (headless's own).
+        # What a page sees of the screen, the pointer and WebGL is the same either way:
+        # headless reports an 800x600 screen behind a larger window unless told, and no
+        # mouse (`(hover: none)`, `(pointer: none)`: CDP's media emulation cannot change
+        # those, Blink's settings can); headful on Xvfb has no GPU, so WebGL would be
+        # missing without SwiftShader (headless's own).
         if headless:
             width, height = SCREEN
-            flags += ["--headless", f"--screen-info={{{width}x{height}}}"]
+            flags += ["--headless", f"--screen-info={{{width}x{height}}}", _MOUSE]
         elif display is not None:
             flags.append("--enable-unsafe-swiftshader")
         if os.geteuid() == 0:

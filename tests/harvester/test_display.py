@@ -1,6 +1,6 @@
 """``[browser] headless = false`` on a machine with no display: each browser gets an
 Xvfb of its own, which goes when the browser goes, even when the harvester is SIGKILLed.
-A page sees the same screen, WebGL and ``navigator.webdriver`` either way."""
+A page sees the same screen, pointer, WebGL and ``navigator.webdriver`` either way."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ PROBE = """JSON.stringify({
     const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
     return info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : null;
   })(),
+  pointer: ["(hover: hover)", "(any-hover: hover)", "(pointer: fine)", "(any-pointer: fine)",
+            "(pointer: none)"].map(q => matchMedia(q).matches),
 })"""
 
 
@@ -107,7 +109,7 @@ async def test_sigkill_of_a_headful_daemon_leaves_no_xvfb_and_no_chromium(
     assert await anyio.to_thread.run_sync(x_sockets) <= before
 
 
-async def test_a_page_sees_the_same_screen_and_webgl_headless_and_headful(
+async def test_a_page_sees_the_same_screen_pointer_and_webgl_headless_and_headful(
     chromium: str, no_display: None
 ) -> None:
     seen = {}
@@ -124,6 +126,7 @@ async def test_a_page_sees_the_same_screen_and_webgl_headless_and_headful(
     assert probe["screen"][:2] == [1920, 1080]  # not headless's own 800x600
     assert probe["window"][2:] == [1366, 768]  # the window fits on that screen
     assert "SwiftShader" in probe["webgl"]  # WebGL there headful too, with no GPU
+    assert probe["pointer"] == [True, True, True, True, False]  # a mouse, headless too
 
 
 async def test_headful_with_no_display_and_no_xvfb_says_what_to_install(
