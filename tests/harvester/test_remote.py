@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import anyio
@@ -23,6 +23,8 @@ from anyio.abc import Process
 from harvester import BrowserFailed, Harvester
 
 from .._chat import chat_text
+from ..emulators.freenetfly import HOST as FREENETFLY
+from ..emulators.proxy import SocksProxy
 from ..emulators.rig import BROWSER_ARGS, Rig
 
 pytestmark = [pytest.mark.browser, pytest.mark.anyio]
@@ -61,8 +63,19 @@ def devtools(port: int, path: str) -> object:
         return json.loads(answer.read())
 
 
+@pytest.fixture(params=["plain proxy", "socks5h with a login"])
+def exit_proxy(request: pytest.FixtureRequest, rig: Rig) -> Iterator[SocksProxy | None]:
+    """The rig's own proxy, or a SOCKS5 one with a login (through the forwarder)."""
+    if request.param == "plain proxy":
+        yield None
+        return
+    proxy = SocksProxy(routes=dict(rig.proxy.routes), credentials=("remote", "s3cret")).start()
+    yield proxy
+    proxy.stop()
+
+
 async def test_a_running_browser_is_attached_captured_harvested_and_left_running(
-    rig: Rig, tmp_path: Path, running: tuple[Process, int]
+    rig: Rig, tmp_path: Path, running: tuple[Process, int], exit_proxy: SocksProxy | None
 ) -> None:
     process, port = running
     base = rig.config(tmp_path / "credentials.db")
@@ -71,6 +84,9 @@ async def test_a_running_browser_is_attached_captured_harvested_and_left_running
         base.browser, cdp=f"http://127.0.0.1:{port}", capture_host="127.0.0.1"
     )
     config = dataclasses.replace(base, browser=browser)
+    if exit_proxy is not None:  # the attached browser's context goes the SOCKS way
+        network = dataclasses.replace(config.network, proxy=exit_proxy.url("socks5h"))
+        config = dataclasses.replace(config, network=network)
     pages_before = await anyio.to_thread.run_sync(devtools, port, "/json/list")
     async with Harvester(config) as harvester:
         credential = await harvester.refresh("freenetfly")
@@ -89,6 +105,11 @@ async def test_a_running_browser_is_attached_captured_harvested_and_left_running
     assert sorted(p["id"] for p in pages_after) == sorted(p["id"] for p in pages_before)
     text = await chat_text(config, "freenetfly")
     assert text
+    if exit_proxy is not None:
+        assert credential.proxy == f"socks5h://remote:[secure]@127.0.0.1:{exit_proxy.port}"
+        # Harvest and chat logged in; the emulators' names were resolved at the proxy.
+        assert exit_proxy.authorized >= 2
+        assert f"{FREENETFLY}:443" in exit_proxy.connects
 
 
 async def test_no_browser_at_the_cdp_address_says_what_to_start(rig: Rig, tmp_path: Path) -> None:
